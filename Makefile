@@ -1,0 +1,26 @@
+# Quickstart: `make demo` (environment + the whole job on the embedded demo model), `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CLI := $(VENV)/bin/albert-edge
+STAMP := $(VENV)/.albert-edge-installed
+
+.PHONY: env demo test test-fast apk arm64-parity bench clean
+
+env: $(STAMP)
+
+# constraints.txt pins every package to the versions tested here (torch==2.13.0 is the CPU wheel).
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]' -c constraints.txt
+	touch $@
+
+demo: env
+	$(CLI) pipeline --output artifacts/demo --overwrite
+
+test: env
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf artifacts .pytest_cache

@@ -1,0 +1,70 @@
+"""`albert-edge` command line. Each command lives in its own module exposing HELP,
+add_arguments(parser) and run(args) -> exit code; this file only wires them together."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from . import __version__
+from .errors import AlbertEdgeError
+
+# (command words, module). Modules import heavy libraries lazily so `--help` stays fast.
+COMMANDS: list[tuple[tuple[str, ...], str]] = [
+    (("export", "onnx"), "albert_edge.export.onnx_export"),
+    (("export", "tflite"), "albert_edge.export.tflite_export"),
+    (("quantize", "onnx"), "albert_edge.quantize.onnx_quant"),
+    (("quantize", "tflite"), "albert_edge.quantize.tflite_quant"),
+    (("verify",), "albert_edge.parity"),
+    (("predict",), "albert_edge.predict"),
+    (("pipeline",), "albert_edge.pipeline"),
+    (("bench",), "albert_edge.benchmarks.bench_cli"),
+    (("train",), "albert_edge.train"),
+]
+
+GROUP_HELP = {
+    "export": "export a checkpoint to an artifacts folder (ONNX or TFLite)",
+    "quantize": "add quantized artifacts to an artifacts folder",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="albert-edge",
+        description="Export, quantize, verify and benchmark fine-tuned ALBERT classifiers for edge devices.",
+    )
+    parser.add_argument("--version", action="version", version=f"albert-edge {__version__}")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for words, modname in COMMANDS:
+        mod = importlib.import_module(modname)
+        if len(words) == 1:
+            p = top.add_parser(words[0], help=mod.HELP, description=mod.HELP)
+        else:
+            if words[0] not in groups:
+                gp = top.add_parser(words[0], help=GROUP_HELP[words[0]], description=GROUP_HELP[words[0]])
+                groups[words[0]] = gp.add_subparsers(dest="format", metavar="FORMAT", required=True)
+            p = groups[words[0]].add_parser(words[1], help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except AlbertEdgeError as e:
+        print(f"albert-edge: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("albert-edge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

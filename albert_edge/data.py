@@ -1,0 +1,93 @@
+"""Labeled TSV data (`sentence<TAB>label`, SST-2 style) and where the real data lives."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from .errors import AlbertEdgeError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+SAMPLES_TSV = PACKAGE_DIR / "data" / "samples.tsv"
+DEMO_MODEL_DIR = REPO_ROOT / "models" / "albert-sst2-demo"
+
+
+def shared_dir() -> Path | None:
+    """The read-only real-data folder (`../shared` beside the checkout), or None when absent."""
+    env = os.environ.get("ALBERT_EDGE_SHARED")
+    candidates = [Path(env)] if env else []
+    candidates += [REPO_ROOT.parent / "shared", Path.cwd().parent / "shared"]
+    for c in candidates:
+        if (c / "README.md").is_file() or (c / "data").is_dir():
+            return c.resolve()
+    return None
+
+
+def shared_path(*parts: str) -> Path | None:
+    root = shared_dir()
+    if root is None:
+        return None
+    p = root.joinpath(*parts)
+    return p if p.exists() else None
+
+
+def sst2_dev() -> Path | None:
+    return shared_path("data", "sst2", "dev.tsv")
+
+
+def sst2_train() -> Path | None:
+    return shared_path("data", "sst2", "train.tsv")
+
+
+def official_spiece_dir() -> Path | None:
+    return shared_path("tokenizers", "albert-base-v2")
+
+
+def default_eval_data() -> tuple[Path, str]:
+    """SST-2 dev when ../shared has it, else the shipped sample set; returns (path, description)."""
+    dev = sst2_dev()
+    if dev is not None:
+        return dev, "SST-2 dev (../shared/data/sst2/dev.tsv)"
+    return SAMPLES_TSV, "shipped samples (../shared/data/sst2/dev.tsv is missing)"
+
+
+def read_labeled_tsv(path: str | os.PathLike, labels: list[str] | None = None, limit: int | None = None) -> tuple[list[str], list[int]]:
+    """Read `sentence<TAB>label` rows (header allowed). Labels are ids or names from `labels`."""
+    path = Path(path)
+    if not path.is_file():
+        raise AlbertEdgeError(f"data file {path} does not exist")
+    name_to_id = {name.lower(): i for i, name in enumerate(labels or [])}
+    texts: list[str] = []
+    ys: list[int] = []
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            # SST-2 sentences contain quotes: never let csv interpret them.
+            for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if len(row) != 2:
+                    raise AlbertEdgeError(f"{path}:{lineno}: expected 2 tab-separated columns (sentence, label), got {len(row)}")
+                text, raw = row[0].strip(), row[1].strip()
+                if lineno == 1 and raw.lower() == "label":
+                    continue
+                if raw.lstrip("-").isdigit():
+                    y = int(raw)
+                elif raw.lower() in name_to_id:
+                    y = name_to_id[raw.lower()]
+                else:
+                    raise AlbertEdgeError(f"{path}:{lineno}: label {raw!r} is not a class id or one of {labels or []}")
+                if labels is not None and not 0 <= y < len(labels):
+                    raise AlbertEdgeError(f"{path}:{lineno}: label {y} is out of range for {len(labels)} classes")
+                if not text:
+                    raise AlbertEdgeError(f"{path}:{lineno}: empty sentence")
+                texts.append(text)
+                ys.append(y)
+                if limit is not None and len(texts) >= limit:
+                    break
+    except UnicodeDecodeError:
+        raise AlbertEdgeError(f"{path} is not UTF-8 text") from None
+    if not texts:
+        raise AlbertEdgeError(f"data file {path} has no labeled rows")
+    return texts, ys

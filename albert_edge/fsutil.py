@@ -1,0 +1,92 @@
+"""Filesystem helpers: nothing half-written is ever left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .errors import AlbertEdgeError
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temp path in the same folder; rename it onto `final` only if the block succeeds."""
+    final = Path(final)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or ".tmp", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(final: str | os.PathLike, text: str) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def check_writable_dir(path: Path) -> None:
+    probe = path / ".albert-edge-write-probe"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise AlbertEdgeError(f"output folder {path} is not writable ({e.strerror})") from None
+
+
+@contextlib.contextmanager
+def staged_output_dir(output: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
+    """Build a whole artifacts folder in a sibling temp folder, then swap it in.
+
+    An existing non-empty folder is refused unless `overwrite`; on failure the old folder (if any)
+    is left untouched and the temp folder removed.
+    """
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise AlbertEdgeError(f"output path {output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise AlbertEdgeError(f"output folder {output} already exists and is not empty (use --overwrite)")
+    parent = output.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AlbertEdgeError(f"cannot create output folder {output} ({e.strerror})") from None
+    check_writable_dir(parent)
+    stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=parent))
+    try:
+        yield stage
+        if output.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=parent))
+            os.replace(output, old / "x")
+            os.replace(stage, output)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, output)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def require_dir(path: str | os.PathLike, what: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise AlbertEdgeError(f"{what} {p} does not exist")
+    if not p.is_dir():
+        raise AlbertEdgeError(f"{what} {p} is not a folder")
+    return p

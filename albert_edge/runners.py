@@ -1,0 +1,116 @@
+"""Runners: one interface over PyTorch, ONNX Runtime and LiteRT, used by verify, predict and bench.
+
+A runner takes encoded texts (id lists with [CLS] … [SEP], already truncated to the manifest's
+max_seq_length) and returns logits; each runner pads the way its format prefers (dynamic shapes
+for ONNX and PyTorch, fixed-length signature buckets for TFLite).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AlbertEdgeError
+from .tokenizer import pad_batch
+
+
+class Runner:
+    name: str = "runner"
+    format: str = ""
+    precision: str = ""
+
+    def logits(self, ids_list: list[list[int]]) -> np.ndarray:  # [len(ids_list), num_labels]
+        raise NotImplementedError
+
+    def info(self) -> dict:
+        """Runtime facts worth reporting (threads, providers, weight cache…)."""
+        return {}
+
+    def run_batched(self, ids_list: list[list[int]], batch_size: int = 32, progress=None) -> np.ndarray:
+        """Logits for many texts; batches are formed from similar lengths to keep padding small."""
+        order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
+        out: list[np.ndarray | None] = [None] * len(ids_list)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            res = self.logits([ids_list[i] for i in idx])
+            for j, i in enumerate(idx):
+                out[i] = res[j]
+            if progress is not None:
+                progress.update(len(idx))
+        return np.stack(out).astype(np.float32)
+
+
+class TorchRunner(Runner):
+    format = "pytorch"
+
+    def __init__(self, model, pad_id: int = 0, name: str = "pytorch", precision: str = "fp32", threads: int | None = None):
+        import torch
+
+        self.model = model.eval()
+        self.pad_id = pad_id
+        self.name = name
+        self.precision = precision
+        if threads:
+            torch.set_num_threads(threads)
+
+    def logits(self, ids_list):
+        import torch
+
+        feeds = pad_batch(ids_list, pad_id=self.pad_id)
+        with torch.inference_mode():
+            out = self.model(**{k: torch.from_numpy(v) for k, v in feeds.items()})
+        return out.logits.float().numpy()
+
+
+class OnnxRunner(Runner):
+    format = "onnx"
+
+    def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.name = self.path.name
+        self.precision = precision
+        self.pad_id = pad_id
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise AlbertEdgeError(f"ONNX Runtime cannot load {self.path}: {str(e).splitlines()[0][:200]}") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.threads = threads
+
+    def logits(self, ids_list):
+        feeds = pad_batch(ids_list, pad_id=self.pad_id)
+        return self.session.run(["logits"], {k: feeds[k] for k in self.input_names})[0]
+
+    def info(self):
+        return {"runtime": "onnxruntime", "threads": self.threads, "providers": self.session.get_providers()}
+
+
+# Format -> "module:Class"; the TFLite runner lives in its own module so ONNX-only use never imports LiteRT.
+RUNNERS = {
+    "onnx": "albert_edge.runners:OnnxRunner",
+    "tflite": "albert_edge.tflite_runner:TFLiteRunner",
+}
+
+
+def open_runner(folder: str | os.PathLike, entry: dict, manifest: dict, threads: int | None = None, **kwargs) -> Runner:
+    """Open the runner for one manifest entry (the file is checked against its entry first)."""
+    from .manifest import check_artifact_file
+
+    path = check_artifact_file(Path(folder), entry)
+    target = RUNNERS.get(entry["format"])
+    if target is None:
+        raise AlbertEdgeError(f"no runner for artifact format {entry['format']!r}")
+    mod, cls = target.split(":")
+    runner_cls = getattr(importlib.import_module(mod), cls)
+    pad_id = manifest.get("tokenizer", {}).get("pad_id") or 0
+    return runner_cls(path, precision=entry["precision"], pad_id=pad_id, threads=threads, entry=entry, **kwargs)

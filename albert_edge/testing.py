@@ -1,0 +1,121 @@
+"""Build small ALBERT checkpoints for tests and examples (no hub: everything is made locally)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from .data import SAMPLES_TSV, official_spiece_dir
+
+# ALBERT's special-token layout: <pad>=0 <unk>=1 [CLS]=2 [SEP]=3 [MASK]=4.
+_SPM_ARGS = dict(
+    model_type="unigram",
+    pad_id=0,
+    unk_id=1,
+    bos_id=-1,
+    eos_id=-1,
+    control_symbols=["[CLS]", "[SEP]", "[MASK]"],
+    normalization_rule_name="nmt_nfkc",
+    character_coverage=1.0,
+    hard_vocab_limit=False,
+)
+
+
+def train_spiece(out_dir: str | Path, texts: list[str], vocab_size: int = 400, seed_sentencepiece_size: int = 100000) -> Path:
+    """Train a small ALBERT-style SentencePiece model (lower-cased input, ALBERT special ids)."""
+    import io
+
+    import sentencepiece as spm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([t.lower() for t in texts]),
+        model_writer=buf,
+        vocab_size=vocab_size,
+        seed_sentencepiece_size=seed_sentencepiece_size,
+        minloglevel=2,
+        **_SPM_ARGS,
+    )
+    (out_dir / "spiece.model").write_bytes(buf.getvalue())
+    return out_dir / "spiece.model"
+
+
+def sample_texts() -> list[str]:
+    from .data import read_labeled_tsv
+
+    return read_labeled_tsv(SAMPLES_TSV)[0]
+
+
+def tokenizer_source(cache_dir: str | Path, official: bool = True) -> Path:
+    """A folder with an ALBERT spiece.model: the official 30k one when ../shared has it, else a small one trained here."""
+    off = official_spiece_dir() if official else None
+    if off is not None:
+        return off
+    cache_dir = Path(cache_dir)
+    if not (cache_dir / "spiece.model").exists():
+        train_spiece(cache_dir, sample_texts() * 3, vocab_size=300)
+    return cache_dir
+
+
+def make_checkpoint(
+    folder: str | Path,
+    spiece_dir: str | Path,
+    *,
+    num_labels: int = 2,
+    id2label: dict[int, str] | None = None,
+    legacy_bin: bool = False,
+    seed: int = 0,
+    init_std: float = 0.2,
+    **config_overrides,
+) -> Path:
+    """Save a random-weight AlbertForSequenceClassification as a normal Hugging Face folder.
+
+    init_std is larger than ALBERT's 0.02 so random logits differ between inputs and parity
+    checks compare something meaningful.
+    """
+    import sentencepiece as spm
+    import torch
+    from transformers import AlbertConfig, AlbertForSequenceClassification
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    spiece_dir = Path(spiece_dir)
+    vocab = spm.SentencePieceProcessor(model_file=str(spiece_dir / "spiece.model")).get_piece_size()
+    cfg = dict(
+        vocab_size=vocab,
+        embedding_size=16,
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_hidden_groups=1,
+        inner_group_num=1,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        hidden_act="gelu_new",
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        classifier_dropout_prob=0.0,
+        initializer_range=init_std,
+        num_labels=num_labels,
+    )
+    cfg.update(config_overrides)
+    if id2label:
+        cfg["id2label"] = {int(k): v for k, v in id2label.items()}
+        cfg["label2id"] = {v: int(k) for k, v in id2label.items()}
+    torch.manual_seed(seed)
+    config = AlbertConfig(**cfg)
+    model = AlbertForSequenceClassification(config).eval()
+    if legacy_bin:
+        config.save_pretrained(str(folder))
+        torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    else:
+        model.save_pretrained(str(folder))
+    for name in ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (spiece_dir / name).exists():
+            shutil.copyfile(spiece_dir / name, folder / name)
+    if not (folder / "tokenizer_config.json").exists():
+        (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "AlbertTokenizer", "do_lower_case": True}))
+    return folder

@@ -1,0 +1,86 @@
+"""Tokenizer loading and batching shared by every runner.
+
+transformers 5's `AlbertTokenizer(vocab_file=...)` silently maps every word to `<unk>`;
+`AutoTokenizer.from_pretrained(folder)` converts the SentencePiece model correctly, so that is
+the only constructor used here (and a test checks ids against sentencepiece itself).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AlbertEdgeError
+
+TOKENIZER_FILES = ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def load_tokenizer(folder: str | os.PathLike):
+    folder = Path(folder)
+    if not (folder / "tokenizer.json").is_file() and not (folder / "spiece.model").is_file():
+        raise AlbertEdgeError(f"{folder} has no tokenizer (tokenizer.json or spiece.model)")
+    from transformers import AutoTokenizer
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception as e:
+        raise AlbertEdgeError(f"cannot load the tokenizer in {folder}: {str(e).splitlines()[0][:200]}") from None
+    if not getattr(tok, "is_fast", False):
+        raise AlbertEdgeError(f"the tokenizer in {folder} did not load as a fast tokenizer")
+    # Sanity: a tokenizer that maps ordinary words to <unk> is the transformers-5 trap above.
+    probe = tok("the movie was good", add_special_tokens=False)["input_ids"]
+    if probe and tok.unk_token_id is not None and all(i == tok.unk_token_id for i in probe):
+        raise AlbertEdgeError(f"the tokenizer in {folder} maps every word to <unk>; its vocabulary is broken")
+    return tok
+
+
+def copy_tokenizer_files(src: Path, dst: Path, tokenizer) -> list[str]:
+    """Copy the tokenizer into an artifacts folder; returns the file names written."""
+    tokenizer.save_pretrained(str(dst))
+    for name in TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst / name)
+    return sorted(n for n in TOKENIZER_FILES if (dst / n).is_file())
+
+
+class TextEncoder:
+    """Turns texts into id lists ([CLS] … [SEP], truncated to max_length) and pads batches."""
+
+    def __init__(self, tokenizer, max_length: int):
+        self.tok = tokenizer
+        self.max_length = int(max_length)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def encode(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
+        out = self.tok(list(texts), truncation=True, max_length=max_length or self.max_length, add_special_tokens=True)
+        return [list(map(int, ids)) for ids in out["input_ids"]]
+
+    def untruncated_lengths(self, texts: list[str]) -> list[int]:
+        out = self.tok(list(texts), truncation=False, add_special_tokens=True)
+        return [len(ids) for ids in out["input_ids"]]
+
+
+def pad_batch(ids_list: list[list[int]], length: int | None = None, pad_id: int = 0, dtype=np.int64) -> dict[str, np.ndarray]:
+    """input_ids / attention_mask / token_type_ids padded to `length` (default: the longest)."""
+    L = length or max(len(x) for x in ids_list)
+    n = len(ids_list)
+    input_ids = np.full((n, L), pad_id, dtype=dtype)
+    mask = np.zeros((n, L), dtype=dtype)
+    for i, ids in enumerate(ids_list):
+        ids = ids[:L]
+        input_ids[i, : len(ids)] = ids
+        mask[i, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros((n, L), dtype=dtype)}
+
+
+def truncate_ids(ids: list[int], length: int, sep_id: int) -> list[int]:
+    """Cut an encoded text to `length`, keeping the final [SEP] as the model saw in training."""
+    if len(ids) <= length:
+        return ids
+    return ids[: length - 1] + [sep_id]

@@ -1,0 +1,183 @@
+"""Constant-buffer bookkeeping for .tflite flatbuffers: measure, merge duplicates, shorten names.
+
+ALBERT applies one set of layer weights N times; the artifact must store each weight once, in
+every signature (sequence bucket) and after quantization. The LiteRT converter uniques constants
+within one conversion, but nothing in litert-torch or ai-edge-quantizer guarantees it afterwards
+(the quantizer can even duplicate buffers on purpose, see its `duplicate_buffer` transformation),
+and nothing in either merges byte-identical buffers or checks that it happened. So this module
+does exactly that, on the schema's own object API (`ai_edge_litert.schema_py_generated` +
+`ai_edge_litert.tools.flatbuffer_utils`), not with a hand-written flatbuffer parser.
+
+Tensor names are shortened too: litert-torch names every tensor after its full Python module path
+("transformers.models.albert.modeling_albert.AlbertLayer_0/…"), ~800 KB per signature for
+ALBERT-base, i.e. several percent of an int8 file. Names are debug-only for the runtime; the
+signature names (input_ids, attention_mask, token_type_ids, logits) are kept untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+
+import numpy as np
+
+# TFLite's schema declares Buffer.data with force_align: 16; the python object API packs uint8
+# vectors with alignment 1, so re-packing would silently drop the alignment the C++ writer keeps.
+_BUFFER_ALIGN = 16
+
+# "transformers.models.albert.modeling_albert.AlbertLayer_0" -> "AlbertLayer_0"
+_QUALIFIER = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*)")
+# The export wrapper and HF's outer modules add the same ~90 characters to every name.
+_WRAPPER_PREFIX = re.compile(r"(?:^|(?<=;))\w+/AlbertForSequenceClassification_\w+/(?:AlbertModel_albert/)?(?:AlbertTransformer_)?")
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema
+
+
+def _buffer_bytes(data: bytes | memoryview, buf) -> bytes:
+    if buf.Offset():
+        return bytes(data[buf.Offset() : buf.Offset() + buf.Size()])
+    if buf.DataLength():
+        return buf.DataAsNumpy().tobytes()
+    return b""
+
+
+def constant_stats(data: bytes | memoryview) -> dict:
+    """What the file's constant buffers hold (read-only; fast reader API, no unpacking).
+
+    Returns buffers (non-empty constant buffers), bytes (their total size), unique_bytes (size
+    counting byte-identical buffers once), duplicate_buffers (buffers that repeat another),
+    referenced_by_many (buffers used by more than one tensor, across all signatures), and
+    misaligned (buffers whose data does not start on a 16-byte boundary).
+    """
+    schema = _schema()
+    data = memoryview(data)
+    model = schema.Model.GetRootAs(data, 0)
+    refs: Counter[int] = Counter()
+    for s in range(model.SubgraphsLength()):
+        g = model.Subgraphs(s)
+        for t in range(g.TensorsLength()):
+            b = g.Tensors(t).Buffer()
+            if b:
+                refs[b] += 1
+    seen: dict[str, int] = {}
+    n = total = unique = dup = misaligned = 0
+    for i in range(model.BuffersLength()):
+        buf = model.Buffers(i)
+        raw = _buffer_bytes(data, buf)
+        if not raw:
+            continue
+        n += 1
+        total += len(raw)
+        if not buf.Offset():
+            off = buf._tab.Vector(buf._tab.Offset(4))  # absolute position of the data bytes
+            misaligned += off % _BUFFER_ALIGN != 0
+        h = hashlib.sha1(raw).hexdigest()
+        if h in seen:
+            dup += 1
+        else:
+            seen[h] = len(raw)
+            unique += len(raw)
+    return {
+        "buffers": n,
+        "bytes": total,
+        "unique_bytes": unique,
+        "duplicate_buffers": dup,
+        "referenced_by_many": sum(1 for c in refs.values() if c > 1),
+        "misaligned": misaligned,
+        "subgraphs": model.SubgraphsLength(),
+        "tensor_name_bytes": sum(
+            len(model.Subgraphs(s).Tensors(t).Name() or b"")
+            for s in range(model.SubgraphsLength())
+            for t in range(model.Subgraphs(s).TensorsLength())
+        ),
+    }
+
+
+def short_name(name: str) -> str:
+    """Drop Python qualifiers and the export wrapper's prefix from a litert-torch tensor name."""
+    return _WRAPPER_PREFIX.sub("", _QUALIFIER.sub("", name))
+
+
+def _shorten_names(model) -> None:
+    for g in model.subgraphs or []:
+        protected = set(g.inputs or []) | set(g.outputs or [])
+        old = [t.name.decode() if isinstance(t.name, bytes) else (t.name or "") for t in g.tensors]
+        new = [o if i in protected else short_name(o) for i, o in enumerate(old)]
+        # The quantizer keys calibration statistics by tensor name: never merge two names.
+        if len(set(new)) != len(set(old)):
+            continue
+        for t, n in zip(g.tensors, new):
+            t.name = n.encode()
+
+
+def _aligned_buffer_cls():
+    schema = _schema()
+
+    class AlignedBufferT(schema.BufferT):
+        def Pack(self, builder):  # noqa: N802 (flatbuffers naming)
+            data = None
+            if self.data is not None and len(self.data):
+                payload = np.ascontiguousarray(np.frombuffer(memoryview(self.data).cast("B"), dtype=np.uint8)).tobytes()
+                builder.StartVector(1, len(payload), _BUFFER_ALIGN)
+                builder.head -= len(payload)
+                builder.Bytes[builder.head : builder.head + len(payload)] = payload
+                data = builder.EndVector()
+            schema.BufferStart(builder)
+            if data is not None:
+                schema.BufferAddData(builder, data)
+            schema.BufferAddOffset(builder, 0)
+            schema.BufferAddSize(builder, 0)
+            return schema.BufferEnd(builder)
+
+    return AlignedBufferT
+
+
+def compact(data: bytes | memoryview, shorten_names: bool = True) -> tuple[bytes, dict]:
+    """Merge byte-identical constant buffers (tensors point to one copy), drop unreferenced
+    buffers, optionally shorten tensor names; returns (new flatbuffer, stats before/after)."""
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    before = constant_stats(data)
+    model = fbu.read_model_from_bytearray(bytearray(data))
+    buffers = model.buffers
+    meta = {m.buffer for m in model.metadata or []}
+    # Buffer 0 stays the empty sentinel the schema reserves; metadata buffers are left alone.
+    canon: dict[bytes, int] = {}
+    remap = np.zeros(len(buffers), dtype=np.int64)
+    for i, b in enumerate(buffers):
+        if i == 0 or i in meta or b.data is None or len(b.data) == 0:
+            continue
+        raw = bytes(memoryview(b.data).cast("B"))
+        key = hashlib.sha256(raw).digest() + len(raw).to_bytes(8, "little")
+        remap[i] = canon.setdefault(key, i)
+    used = {0}
+    for g in model.subgraphs or []:
+        for t in g.tensors or []:
+            if t.buffer:
+                t.buffer = int(remap[t.buffer]) if remap[t.buffer] else t.buffer
+                used.add(t.buffer)
+    used |= meta
+    order = sorted(used)
+    new_index = {old: new for new, old in enumerate(order)}
+    cls = _aligned_buffer_cls()
+    new_buffers = []
+    for old in order:
+        nb = cls()
+        nb.data = buffers[old].data if old else None
+        new_buffers.append(nb)
+    model.buffers = new_buffers
+    for g in model.subgraphs or []:
+        for t in g.tensors or []:
+            t.buffer = new_index[t.buffer]
+    for m in model.metadata or []:
+        m.buffer = new_index[m.buffer]
+    if shorten_names:
+        _shorten_names(model)
+    out = bytes(fbu.convert_object_to_bytearray(model))
+    after = constant_stats(out)
+    return out, {"before": before, "after": after}

@@ -1,0 +1,266 @@
+"""`albert-edge export tflite`: a LiteRT (.tflite) model with one fixed-length signature per
+sequence bucket, every shared ALBERT weight stored once.
+
+litert-torch converts a torch module traced at fixed shapes; dynamic sequence length does not
+convert and a fixed model cannot be resized at run time, so the file carries several signatures
+(seq_32, seq_64, seq_128 by default) over ONE set of constant buffers, and the runner picks the
+smallest bucket that fits each text.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from ..errors import AlbertEdgeError
+
+HELP = "export a checkpoint to TFLite (LiteRT): fp32 model.tflite with one signature per sequence bucket"
+FILE = "model.tflite"
+DEFAULT_BUCKETS = (32, 64, 128)
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAME = "logits"
+# fp32 conversion must match PyTorch this closely (the verify gate); the export self-check warns above it.
+FP32_TOLERANCE = 1e-4
+
+
+def signature_key(seq_len: int) -> str:
+    return f"seq_{seq_len}"
+
+
+def parse_buckets(text: str | None) -> tuple[int, ...] | None:
+    """"32,64,128" -> (32, 64, 128); a one-line AlbertEdgeError for anything else."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise AlbertEdgeError(f"--buckets {text!r} is empty; give sequence lengths like 32,64,128")
+    out = []
+    for p in parts:
+        if not p.isdigit() or int(p) < 2:
+            raise AlbertEdgeError(f"--buckets {text!r}: {p!r} is not a sequence length (an integer >= 2)")
+        out.append(int(p))
+    return tuple(sorted(set(out)))
+
+
+def resolve_buckets(buckets, max_length: int | None, max_positions: int) -> tuple[tuple[int, ...], int]:
+    """Buckets and the folder's max_seq_length: the largest bucket IS max_seq_length, so every
+    text the tokenizer lets through fits a signature without further truncation."""
+    buckets = tuple(sorted({int(b) for b in (buckets or DEFAULT_BUCKETS)}))
+    if not buckets or buckets[0] < 2:
+        raise AlbertEdgeError("sequence buckets must be integers >= 2 (room for [CLS] and [SEP])")
+    if max_length is not None:
+        if max_length < 2:
+            raise AlbertEdgeError(f"--max-length {max_length} is too small (need room for [CLS] and [SEP])")
+        if buckets[-1] > max_length:
+            raise AlbertEdgeError(f"bucket {buckets[-1]} exceeds --max-length {max_length}; buckets must be <= the maximum length")
+        if buckets[-1] < max_length:
+            buckets = buckets + (max_length,)
+    if buckets[-1] > max_positions:
+        raise AlbertEdgeError(f"bucket {buckets[-1]} exceeds the model's max_position_embeddings ({max_positions})")
+    return buckets, buckets[-1]
+
+
+def _existing_max_length(folder: Path, ckpt) -> int | None:
+    """max_seq_length of a folder already holding artifacts of this checkpoint (e.g. from export onnx)."""
+    from ..fsutil import sha256_file
+    from ..manifest import MANIFEST, load_manifest
+
+    if not (folder / MANIFEST).is_file():
+        return None
+    try:
+        m = load_manifest(folder)
+    except AlbertEdgeError:
+        return None
+    if m.get("source", {}).get("weights_sha256") != sha256_file(ckpt.weights_file):
+        return None
+    return m.get("max_seq_length")
+
+
+class _LogitsOnly:
+    """Built lazily (torch import): wraps the HF model so the graph returns {"logits": …} only."""
+
+    @staticmethod
+    def build(model):
+        import torch
+
+        class LogitsOnly(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                out = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+                return {OUTPUT_NAME: out.logits}
+
+        return LogitsOnly(model).eval()
+
+
+def convert_buckets(model, buckets, quiet: bool = False) -> bytes:
+    """Convert `model` (AlbertForSequenceClassification, eval) to one .tflite with a signature per bucket."""
+    import torch
+
+    from ..progress import step
+
+    if quiet or not sys.stderr.isatty():
+        os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    import litert_torch
+
+    wrapped = _LogitsOnly.build(model)
+    conv = litert_torch.Converter()
+    for L in buckets:
+        # int32 in the graph: what phones feed, and litert-torch would downcast int64 anyway.
+        z = torch.zeros((1, L), dtype=torch.int32)
+        sample = {"input_ids": z + 5, "attention_mask": z + 1, "token_type_ids": z}
+        conv.signature(signature_key(L), wrapped, sample_kwargs=sample)
+    with step(f"converting with litert-torch ({len(buckets)} signatures: {', '.join(map(str, buckets))})", quiet):
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                # torch.export's pytree deprecation chatter, not actionable for users.
+                warnings.simplefilter("ignore", FutureWarning)
+                edge = conv.convert()
+        except Exception as e:  # the converter raises many types; the user needs one line
+            msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+            raise AlbertEdgeError(f"litert-torch could not convert the model: {msg}") from None
+    return bytes(edge.model_content())
+
+
+def signature_specs(buckets) -> list[dict]:
+    return [
+        {
+            "key": signature_key(L),
+            "seq_len": int(L),
+            "inputs": [{"name": n, "dtype": "int32", "shape": [1, int(L)]} for n in INPUT_NAMES],
+            "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": [1, "num_labels"]}],
+        }
+        for L in buckets
+    ]
+
+
+def check_ids(tokenizer, buckets) -> list[list[int]]:
+    """A few encoded texts whose lengths land in every bucket (short samples + long concatenations)."""
+    from ..data import SAMPLES_TSV, read_labeled_tsv
+    from ..tokenizer import TextEncoder
+
+    texts = read_labeled_tsv(SAMPLES_TSV)[0]
+    enc = TextEncoder(tokenizer, max(buckets))
+    ids = enc.encode(texts[:4])
+    long_text = " ".join(texts)
+    for i, L in enumerate(buckets):
+        lo = buckets[i - 1] + 1 if i else 2
+        ids += enc.encode([long_text], max_length=max(lo, (lo + L) // 2))
+        ids += enc.encode([long_text], max_length=L)
+    return ids
+
+
+def parity_vs_torch(path: Path, ckpt, entry: dict, ids_list) -> float:
+    import numpy as np
+
+    from ..runners import TorchRunner
+    from ..tflite_runner import TFLiteRunner
+
+    pad = ckpt.tokenizer.pad_token_id or 0
+    ref = np.concatenate([TorchRunner(ckpt.model, pad_id=pad).logits([ids]) for ids in ids_list])
+    runner = TFLiteRunner(path, precision=entry["precision"], pad_id=pad, threads=1, entry=entry, weight_cache=False)
+    got = runner.logits(ids_list)
+    del runner
+    return float(np.max(np.abs(got - ref)))
+
+
+def remove_stale_caches(folder: Path, file: str) -> None:
+    """XNNPACK weight-cache files belong to one exact artifact (their names carry its sha256)."""
+    for p in folder.glob(f".{file}.*.xnnpack_cache"):
+        p.unlink(missing_ok=True)
+
+
+def export_tflite(model_dir, folder, buckets=DEFAULT_BUCKETS, overwrite: bool = False, quiet: bool = False, max_length: int | None = None) -> dict:
+    """Export `model_dir` to `folder`/model.tflite (fp32); returns the manifest entry written."""
+    from ..artifacts import open_output
+    from ..checkpoint import load_checkpoint
+    from ..fsutil import atomic_path
+    from ..manifest import artifact_entry, save_manifest, upsert_artifact
+    from ..progress import step
+    from .tflite_buffers import compact
+
+    folder = Path(folder)
+    with step("loading checkpoint", quiet):
+        ckpt = load_checkpoint(model_dir)
+    if max_length is None and tuple(buckets or DEFAULT_BUCKETS) == DEFAULT_BUCKETS:
+        # Default buckets adapt to a folder already exported (e.g. by `export onnx --max-length 256`).
+        existing = _existing_max_length(folder, ckpt)
+        if existing:
+            buckets = tuple(b for b in DEFAULT_BUCKETS if b < existing)
+            max_length = existing
+    buckets, max_seq = resolve_buckets(buckets, max_length, ckpt.config.max_position_embeddings)
+    manifest = open_output(folder, ckpt, max_seq, overwrite, [FILE])
+
+    raw = convert_buckets(ckpt.model, buckets, quiet)
+    with step("merging duplicate constant buffers", quiet):
+        data, stats = compact(raw)
+    path = folder / FILE
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+        remove_stale_caches(folder, FILE)
+    sigs = signature_specs(buckets)
+    entry = artifact_entry(
+        folder,
+        FILE,
+        "tflite",
+        "fp32",
+        inputs=sigs[-1]["inputs"],
+        outputs=sigs[-1]["outputs"],
+        signatures=sigs,
+        buckets=list(buckets),
+        converter="litert-torch",
+        constants=_constants_summary(stats, ckpt),
+    )
+    with step("checking fp32 parity against PyTorch on sample texts", quiet):
+        diff = parity_vs_torch(path, ckpt, entry, check_ids(ckpt.tokenizer, buckets))
+    entry["export_check"] = {"max_abs_diff": diff, "tolerance": FP32_TOLERANCE}
+    if diff > FP32_TOLERANCE and not quiet:
+        print(f"warning: fp32 TFLite differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}) on sample texts", file=sys.stderr)
+    upsert_artifact(manifest, entry)
+    save_manifest(folder, manifest)
+    if not quiet:
+        c = entry["constants"]
+        print(
+            f"wrote {path} ({entry['bytes'] / 1e6:.2f} MB; signatures {', '.join(s['key'] for s in sigs)}; "
+            f"constants {c['bytes'] / 1e6:.2f} MB = {c['bytes_per_param']:.2f} B/param, "
+            f"{c['duplicates_merged']} duplicate buffer(s) merged; max |Δlogit| vs PyTorch {diff:.1e})"
+        )
+    return entry
+
+
+def _constants_summary(stats: dict, ckpt) -> dict:
+    before, after = stats["before"], stats["after"]
+    params = int(ckpt.unique_parameters)
+    return {
+        "buffers": after["buffers"],
+        "bytes": after["bytes"],
+        "unique_parameters": params,
+        "bytes_per_param": round(after["bytes"] / max(params, 1), 4),
+        "duplicates_merged": before["duplicate_buffers"] - after["duplicate_buffers"],
+        "bytes_before_merge": before["bytes"],
+        "tensor_name_bytes": after["tensor_name_bytes"],
+    }
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", required=True, metavar="MODEL_DIR", help="fine-tuned ALBERT Hugging Face folder")
+    p.add_argument("output", metavar="OUTPUT_DIR", help="artifacts folder (may already hold ONNX artifacts of the same checkpoint)")
+    p.add_argument(
+        "--buckets",
+        default=None,
+        metavar="L1,L2,…",
+        help=f"sequence lengths, one signature each (default {','.join(map(str, DEFAULT_BUCKETS))}); the largest is the folder's max length",
+    )
+    p.add_argument("--max-length", type=int, default=None, metavar="N", help="maximum sequence length (added as the largest bucket)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model.tflite / folder")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def run(args) -> int:
+    buckets = parse_buckets(args.buckets) or DEFAULT_BUCKETS
+    export_tflite(args.model, args.output, buckets=buckets, overwrite=args.overwrite, quiet=args.quiet, max_length=args.max_length)
+    return 0

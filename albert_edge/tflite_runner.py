@@ -69,6 +69,25 @@ def cache_file_name(file: str, sha256: str) -> str:
     return f".{file}.{sha256[:16]}.xnnpack_cache"
 
 
+def _output_quantization(path: Path, key: str, name: str) -> tuple[float, int]:
+    """(scale, zero_point) of a signature output, read from the flatbuffer (the CompiledModel API
+    reports an output's dtype but not its quantization)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    data = path.read_bytes()
+    model = schema.Model.GetRootAs(data, 0)
+    for i in range(model.SignatureDefsLength()):
+        sd = model.SignatureDefs(i)
+        if sd.SignatureKey().decode() != key:
+            continue
+        for j in range(sd.OutputsLength()):
+            if sd.Outputs(j).Name().decode() == name:
+                q = model.Subgraphs(sd.SubgraphIndex()).Tensors(sd.Outputs(j).TensorIndex()).Quantization()
+                if q is not None and q.ScaleLength() == 1:
+                    return float(q.Scale(0)), int(q.ZeroPoint(0))
+    raise AlbertEdgeError(f"{path}: integer output {name!r} of {key!r} has no per-tensor quantization to dequantize with")
+
+
 class TFLiteRunner(Runner):
     format = "tflite"
 
@@ -169,9 +188,13 @@ class TFLiteRunner(Runner):
         idx = self.model.get_signature_index(key)
         outs = self.model.get_signature_list()[key]["outputs"]
         out_name = "logits" if "logits" in outs else outs[0]
-        n_out = int(np.prod(self.model.get_output_tensor_details(key)[out_name]["shape"]))
+        details = self.model.get_output_tensor_details(key)[out_name]
+        n_out = int(np.prod(details["shape"]))
+        dtype = np.dtype(details["dtype"])
+        # Full-int8 (static) models hand back quantized logits: dequantize with the tensor's own params.
+        deq = _output_quantization(self.path, key, out_name) if dtype.kind in "iu" else None
         ins = {n: self.model.create_input_buffer_by_name(key, n) for n in INPUT_NAMES}
-        return (key, idx, ins, {out_name: self.model.create_output_buffer_by_name(key, out_name)}, out_name, n_out)
+        return (key, idx, ins, {out_name: self.model.create_output_buffer_by_name(key, out_name)}, out_name, (n_out, dtype, deq))
 
     # -- running -----------------------------------------------------------------------------
     def bucket_for(self, n_tokens: int) -> int:
@@ -206,7 +229,7 @@ class TFLiteRunner(Runner):
 
     def logits(self, ids_list):
         if len(ids_list) == 0:
-            _, _, _, _, _, n_out = self._buffers(self.buckets[0])
+            n_out = self._buffers(self.buckets[0])[5][0]
             return np.zeros((0, n_out), dtype=np.float32)
         if not self._env_ready:
             # The first tensor-buffer write lazily creates LiteRT's environment, which logs ~10 lines.
@@ -221,7 +244,7 @@ class TFLiteRunner(Runner):
         for ids in ids_list:
             ids = self._fit(list(ids))
             L = self.bucket_for(len(ids))
-            key, idx, ins, outs, out_name, n_out = self._buffers(L)
+            key, idx, ins, outs, out_name, (n_out, dtype, deq) = self._buffers(L)
             input_ids = np.full((1, L), self.pad_id, dtype=np.int32)
             input_ids[0, : len(ids)] = ids
             mask = np.zeros((1, L), dtype=np.int32)
@@ -233,7 +256,10 @@ class TFLiteRunner(Runner):
                 self.model.run_by_name(key, ins, outs)
             except RuntimeError as e:
                 raise AlbertEdgeError(f"LiteRT failed to run {self.name} signature {key}: {str(e).splitlines()[0][:200]}") from None
-            rows.append(outs[out_name].read(n_out, np.float32))
+            row = outs[out_name].read(n_out, dtype)
+            if deq is not None:
+                row = (row.astype(np.float32) - deq[1]) * deq[0]
+            rows.append(row)
         return np.stack(rows).astype(np.float32)
 
     def info(self):

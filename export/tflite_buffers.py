@@ -29,7 +29,7 @@ _BUFFER_ALIGN = 16
 # "transformers.models.albert.modeling_albert.AlbertLayer_0" -> "AlbertLayer_0"
 _QUALIFIER = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*)")
 # The export wrapper and HF's outer modules add the same ~90 characters to every name.
-_WRAPPER_PREFIX = re.compile(r"(?:^|(?<=;))\w+/AlbertForSequenceClassification_\w+/(?:AlbertModel_albert/)?(?:AlbertTransformer_)?")
+_WRAPPER_PREFIX = re.compile(r"(?:^|(?<=;))[^/;]+/AlbertForSequenceClassification_\w+/(?:AlbertModel_albert/)?(?:AlbertTransformer_)?")
 
 
 def _schema():

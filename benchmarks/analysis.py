@@ -1,0 +1,149 @@
+"""Ratios between formats measured in the same run, and the project's performance goals.
+
+Every comparison is value = metric(numerator) / metric(denominator) for lower-is-better metrics
+(latency, bytes, memory), so value > 1 means the denominator is faster / smaller by that factor.
+"""
+
+from __future__ import annotations
+
+GOAL_SEQ_LEN = 128
+GOALS = {
+    "int8_speed_vs_optimum": 1.25,  # our int8 ONNX ≥ 1.25× faster than Optimum's int8 at 128 tokens
+    "int8_size_vs_optimum": 3.0,  # … and ≥ 3× smaller
+    "fp32_peak_fraction": 0.70,  # fp32 ORT at 128 tokens ≥ 70 % of the measured fp32 GEMM peak
+}
+
+
+def _art(result: dict, name: str) -> dict | None:
+    for a in result["artifacts"]:
+        if a["name"] == name and not a.get("error"):
+            return a
+    return None
+
+
+def latency_at(art: dict | None, seq_len: int, batch: int, threads: int) -> dict | None:
+    if art is None:
+        return None
+    for r in art.get("latency") or []:
+        if r["seq_len"] == seq_len and r["batch"] == batch and r["threads"] == threads:
+            return r
+    return None
+
+
+def sentences_at(art: dict | None, threads: int) -> dict | None:
+    if art is None:
+        return None
+    for r in art.get("sentences") or []:
+        if r["threads"] == threads:
+            return r
+    return None
+
+
+def peer_int8_name(result: dict) -> str | None:
+    """The Optimum int8 peer: an extra named optimum*int8* (or the only int8 peer)."""
+    peers = [a for a in result["artifacts"] if a["role"] == "peer" and a["precision"] == "int8" and not a.get("error")]
+    named = [a for a in peers if "optimum" in a["name"]]
+    pick = named or peers
+    return pick[0]["name"] if pick else None
+
+
+def _pairs(result: dict) -> list[tuple[str, str, str]]:
+    """(title, numerator, denominator): numerator is the slower/bigger one we expect to beat."""
+    names = {a["name"] for a in result["artifacts"] if not a.get("error")}
+    pairs = []
+    opt8 = peer_int8_name(result)
+    if opt8 and "onnx-int8" in names:
+        pairs.append(("ours int8 ONNX vs Optimum int8", opt8, "onnx-int8"))
+    opt32 = next((a["name"] for a in result["artifacts"] if a["role"] == "peer" and a["precision"] == "fp32" and "optimum" in a["name"] and not a.get("error")), None)
+    if opt32 and "onnx-fp32" in names:
+        pairs.append(("ours fp32 ONNX vs Optimum fp32", opt32, "onnx-fp32"))
+    for fmt in ("onnx", "tflite", "pytorch"):
+        if f"{fmt}-fp32" in names and f"{fmt}-int8" in names:
+            pairs.append((f"{fmt} int8 vs fp32", f"{fmt}-fp32", f"{fmt}-int8"))
+    if "tflite-fp32" in names and "tflite-fp16" in names:
+        pairs.append(("tflite fp16 vs fp32", "tflite-fp32", "tflite-fp16"))
+    for prec in ("fp32", "int8"):
+        if f"pytorch-{prec}" in names and f"onnx-{prec}" in names:
+            pairs.append((f"ONNX vs PyTorch eager ({prec})", f"pytorch-{prec}", f"onnx-{prec}"))
+        if f"onnx-{prec}" in names and f"tflite-{prec}" in names:
+            pairs.append((f"TFLite vs ONNX ({prec})", f"onnx-{prec}", f"tflite-{prec}"))
+    return pairs
+
+
+def comparisons(result: dict) -> list[dict]:
+    out = []
+    threads_list = result["settings"]["threads"]
+    for title, num, den in _pairs(result):
+        a, b = _art(result, num), _art(result, den)
+        for t in threads_list:
+            la, lb = latency_at(a, GOAL_SEQ_LEN, 1, t), latency_at(b, GOAL_SEQ_LEN, 1, t)
+            if la and lb:
+                out.append({"name": title, "metric": "latency_p50", "numerator": num, "denominator": den, "seq_len": GOAL_SEQ_LEN, "batch": 1, "threads": t, "value": la["ms"]["p50"] / lb["ms"]["p50"]})
+            sa, sb = sentences_at(a, t), sentences_at(b, t)
+            if sa and sb:
+                out.append({"name": title, "metric": "sentences_p50", "numerator": num, "denominator": den, "threads": t, "value": sa["ms"]["p50"] / sb["ms"]["p50"]})
+        if a.get("bytes") and b.get("bytes"):
+            out.append({"name": title, "metric": "bytes", "numerator": num, "denominator": den, "value": a["bytes"] / b["bytes"]})
+        ma, mb = _mem(a), _mem(b)
+        if ma and mb and mb > 0:
+            out.append({"name": title, "metric": "rss_growth", "numerator": num, "denominator": den, "value": ma / mb})
+    return out
+
+
+def _mem(art: dict) -> int | None:
+    """RSS growth of the variant an app would use (TFLite: with the weight cache)."""
+    mem = art.get("memory") or []
+    for pref in ("weight_cache", "default", "no_weight_cache"):
+        for m in mem:
+            if m["variant"] == pref:
+                return m["rss_growth_bytes"]
+    return None
+
+
+def goals(result: dict) -> list[dict]:
+    t = max(result["settings"]["threads"])
+    out = []
+    ours = _art(result, "onnx-int8")
+    opt8 = peer_int8_name(result)
+    peer = _art(result, opt8) if opt8 else None
+    why_peer = "no Optimum int8 peer in this run (see peers)" if peer is None else None
+
+    def goal(name, target, measured, threshold, note):
+        met = None if measured is None else bool(measured >= threshold)
+        out.append({"name": name, "target": target, "measured": measured, "threshold": threshold, "met": met, "note": note})
+
+    la, lb = latency_at(peer, GOAL_SEQ_LEN, 1, t), latency_at(ours, GOAL_SEQ_LEN, 1, t)
+    speed = la["ms"]["p50"] / lb["ms"]["p50"] if la and lb else None
+    th = GOALS["int8_speed_vs_optimum"]
+    goal(
+        "int8 ONNX speed vs Optimum int8",
+        f"≥ {th}× faster at {GOAL_SEQ_LEN} tokens, batch 1, {t} thread(s)",
+        speed,
+        th,
+        why_peer or ("onnx-int8 missing" if ours is None else (f"{GOAL_SEQ_LEN} tokens not measured" if speed is None else f"{'+' if speed >= th else ''}{(speed / th - 1) * 100:.0f}% vs target")),
+    )
+    size = peer["bytes"] / ours["bytes"] if peer and ours and peer.get("bytes") and ours.get("bytes") else None
+    th = GOALS["int8_size_vs_optimum"]
+    goal(
+        "int8 ONNX size vs Optimum int8",
+        f"≥ {th}× smaller file",
+        size,
+        th,
+        why_peer or ("onnx-int8 missing" if ours is None else f"{'+' if size >= th else ''}{(size / th - 1) * 100:.0f}% vs target"),
+    )
+    fp32 = _art(result, "onnx-fp32")
+    rec = latency_at(fp32, GOAL_SEQ_LEN, 1, t)
+    frac = rec.get("peak_fraction") if rec else None
+    th = GOALS["fp32_peak_fraction"]
+    if fp32 is None:
+        note = "onnx-fp32 missing"
+    elif rec is None:
+        note = f"{GOAL_SEQ_LEN} tokens at {t} thread(s) not measured"
+    elif frac is None:
+        note = "no GEMM peak measured"
+    else:
+        best8 = latency_at(fp32, GOAL_SEQ_LEN, max(result["settings"]["batches"]), t)
+        extra = f"; batch {best8['batch']}: {best8['peak_fraction'] * 100:.0f}%" if best8 and best8["batch"] != 1 and best8.get("peak_fraction") is not None else ""
+        note = f"{rec['gflops_per_s']:.1f} GFLOP/s achieved; {'+' if frac >= th else ''}{(frac - th) * 100:.0f} points vs target{extra}"
+    goal("fp32 ORT efficiency", f"≥ {th * 100:.0f}% of the measured fp32 GEMM peak at {GOAL_SEQ_LEN} tokens, batch 1, {t} thread(s)", frac, th, note)
+    return out

@@ -1,0 +1,454 @@
+"""The whole desktop benchmark: discover what to measure, measure it, write JSON + report + plots."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import AlbertEdgeError
+from ..progress import bar, step
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
+PEER_SCRIPT = REPO_ROOT / "benchmarks" / "peers" / "optimum.sh"
+PEER_CACHE = REPO_ROOT / ".cache" / "peers"
+
+
+@dataclass
+class Settings:
+    seq_lens: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128, 256])
+    threads: list[int] = field(default_factory=lambda: [1, 2])
+    batches: list[int] = field(default_factory=lambda: [1, 8])
+    runs: int | None = None  # None: as many as the budget allows, within [min_runs, max_runs]
+    min_runs: int = 10
+    max_runs: int = 200
+    warmup: int = 5
+    budget_s: float = 240.0
+    sentences: int = 200
+    peak_n: int = 1024
+    peak_repeats: int = 10
+    memory: bool = True
+    pytorch: bool = True
+    quick: bool = False
+
+    @classmethod
+    def quick_defaults(cls) -> "Settings":
+        return cls(seq_lens=[32, 128], threads=[1], batches=[1], min_runs=5, max_runs=30, warmup=2, budget_s=45.0, sentences=40, peak_n=512, peak_repeats=3, quick=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# what to benchmark
+
+
+def _onnx_precision(path: Path) -> str:
+    """Guess an extra ONNX file's precision from its ops/initializers (no external data loaded)."""
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    ops = {n.op_type for n in m.graph.node}
+    if ops & {"MatMulInteger", "QLinearMatMul", "DynamicQuantizeLinear", "QuantizeLinear", "DynamicQuantizeMatMul", "MatMulNBits", "QLinearConv"}:
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in m.graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+def parse_extras(items: list[str] | None) -> list[tuple[str, Path]]:
+    out = []
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not path:
+            raise AlbertEdgeError(f"--extra {item!r}: expected NAME=PATH.onnx (e.g. optimum-int8=peer/model_quantized.onnx)")
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
+            raise AlbertEdgeError(f"--extra name {name!r}: use letters, digits, '-', '_', '.', '+'")
+        p = Path(path)
+        if not p.is_file():
+            raise AlbertEdgeError(f"--extra {name}: {p} does not exist")
+        if p.suffix != ".onnx":
+            raise AlbertEdgeError(f"--extra {name}: {p} is not an .onnx file")
+        out.append((name, p))
+    return out
+
+
+def artifact_specs(folder: Path, manifest: dict, model_dir: Path | None, extras: list[tuple[str, Path]], pytorch: bool) -> tuple[list[dict], list[str]]:
+    from ..manifest import check_artifact_file
+
+    tok = manifest.get("tokenizer", {})
+    base = {
+        "pad_id": int(tok.get("pad_id") or 0),
+        "cls_id": int(tok.get("cls_id") if tok.get("cls_id") is not None else 2),
+        "sep_id": int(tok.get("sep_id") if tok.get("sep_id") is not None else 3),
+        "vocab_size": int(manifest["model"]["vocab_size"]),
+        "max_len": int(manifest["max_seq_length"]),
+    }
+    specs, notes, used = [], [], set()
+    for e in manifest["artifacts"]:
+        name = f"{e['format']}-{e['precision']}"
+        if name in used:
+            name = f"{name}-{Path(e['file']).stem.replace('.', '-')}"
+        used.add(name)
+        spec = {**base, "name": name, "format": e["format"], "precision": e["precision"], "role": "ours", "file": e["file"], "bytes": int(e["bytes"]), "entry": e}
+        try:
+            spec["path"] = str(check_artifact_file(folder, e).resolve())
+        except AlbertEdgeError as err:
+            spec["error"] = str(err)
+        specs.append(spec)
+    if pytorch:
+        if model_dir is None:
+            notes.append("PyTorch eager reference skipped: the manifest's source model_dir is missing; pass --model MODEL_DIR")
+        else:
+            from ..checkpoint import find_weights
+
+            wf = find_weights(model_dir)
+            for prec in ("fp32", "int8"):
+                specs.append({**base, "name": f"pytorch-{prec}", "format": "pytorch", "precision": prec, "role": "reference", "file": None,
+                              "bytes": wf.stat().st_size if prec == "fp32" else None, "model_dir": str(model_dir.resolve()), "quantize": prec == "int8", "entry": None})
+    for name, path in extras:
+        if name in used or name.startswith("pytorch-"):
+            raise AlbertEdgeError(f"--extra name {name!r} clashes with an artifact of the folder")
+        used.add(name)
+        try:
+            prec = _onnx_precision(path)
+        except Exception as e:
+            raise AlbertEdgeError(f"--extra {name}: {path} is not a readable ONNX model ({str(e)[:120]})") from None
+        specs.append({**base, "name": name, "format": "onnx", "precision": prec, "role": "peer", "file": str(path), "path": str(path.resolve()), "bytes": path.stat().st_size, "entry": None})
+    return specs, notes
+
+
+def resolve_model_dir(manifest: dict, model: str | None) -> Path | None:
+    if model:
+        p = Path(model)
+        if not (p / "config.json").is_file():
+            raise AlbertEdgeError(f"--model {p} is not a Hugging Face model folder (no config.json)")
+        return p
+    src = manifest.get("source", {}).get("model_dir")
+    if src and (Path(src) / "config.json").is_file():
+        return Path(src)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# the Optimum peer
+
+
+def optimum_peer(mode: str, model_dir: Path | None, manifest: dict, quiet: bool) -> tuple[list[tuple[str, Path]], dict]:
+    """Extras for the Optimum peer and its status record. mode: auto | cached | off | a folder."""
+    if mode == "off":
+        return [], {"name": "optimum", "status": "missing", "detail": "disabled (--optimum off)"}
+    if mode not in ("auto", "cached"):
+        d = Path(mode)
+        if not (d / "model_quantized.onnx").is_file():
+            raise AlbertEdgeError(f"--optimum {d}: no model_quantized.onnx there; make it with benchmarks/peers/optimum.sh MODEL_DIR {d}")
+    else:
+        if model_dir is None:
+            return [], {"name": "optimum", "status": "missing", "detail": "no source checkpoint to export with Optimum (pass --model)"}
+        sha = (manifest.get("source", {}).get("weights_sha256") or "unknown")[:12]
+        d = PEER_CACHE / f"optimum-{sha}"
+        if not (d / "model_quantized.onnx").is_file():
+            cmd = f"benchmarks/peers/optimum.sh {model_dir} {d}"
+            if mode == "cached":
+                return [], {"name": "optimum", "status": "missing", "detail": f"not built for this checkpoint; run `{cmd}` or `albert-edge bench` without --quick"}
+            if shutil.which("bash") is None or not PEER_SCRIPT.is_file():
+                return [], {"name": "optimum", "status": "missing", "detail": f"peer script {PEER_SCRIPT} or bash unavailable"}
+            with step("building the Optimum peer (optimum-cli export + quantize; first time also creates its venv)", quiet):
+                proc = subprocess.run(["bash", str(PEER_SCRIPT), str(model_dir), str(d)], capture_output=True, text=True)
+            if proc.returncode != 0 or not (d / "model_quantized.onnx").is_file():
+                lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+                why = lines[-1][:240] if lines else f"exit code {proc.returncode}"
+                return [], {"name": "optimum", "status": "failed", "detail": f"`{cmd}` failed: {why}"}
+    extras = [("optimum-int8", d / "model_quantized.onnx")]
+    if (d / "model.onnx").is_file():
+        extras.insert(0, ("optimum-fp32", d / "model.onnx"))
+    rec = {"name": "optimum", "status": "ok", "detail": f"files in {d}"}
+    if (d / "peer.json").is_file():
+        try:
+            info = json.loads((d / "peer.json").read_text())
+            rec["versions"] = info.get("versions", {})
+            rec["commands"] = info.get("commands", [])
+        except (OSError, ValueError):
+            pass
+    return extras, rec
+
+
+# ---------------------------------------------------------------------------------------------
+# sentences
+
+
+def sentence_ids(folder: Path, max_len: int, count: int) -> tuple[list[list[int]], dict]:
+    import numpy as np
+
+    from ..data import default_eval_data, read_labeled_tsv
+    from ..tokenizer import TextEncoder, load_tokenizer
+
+    path, desc = default_eval_data()
+    texts, _ = read_labeled_tsv(path)
+    rng = np.random.default_rng(0)
+    if count < len(texts):
+        # a fixed random sample, the same for every artifact, so their distributions compare
+        texts = [texts[i] for i in sorted(rng.choice(len(texts), size=count, replace=False))]
+    ids = TextEncoder(load_tokenizer(folder), max_len).encode(texts)
+    return ids, {"source": desc, "count": len(ids)}
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def _lengths_for(spec: dict, settings: Settings, runner) -> tuple[list[int], list[dict]]:
+    skipped = []
+    if spec["format"] == "tflite":
+        buckets = list(getattr(runner, "buckets", []))
+        lo, hi = min(settings.seq_lens), max(settings.seq_lens)
+        lens = [b for b in buckets if lo <= b <= hi] or [b for b in buckets if b <= hi][-1:]
+        others = [L for L in settings.seq_lens if L not in lens]
+        if others:
+            skipped.append({"what": f"seq_len {','.join(map(str, others))}", "reason": f"not one of the file's signature buckets {buckets} (a shorter text runs padded in the next bucket)"})
+        return lens, skipped
+    lens = [L for L in settings.seq_lens if L <= spec["max_len"]]
+    over = [L for L in settings.seq_lens if L > spec["max_len"]]
+    if over:
+        skipped.append({"what": f"seq_len {','.join(map(str, over))}", "reason": f"beyond the folder's max_seq_length {spec['max_len']}"})
+    return lens, skipped
+
+
+def _batches_for(spec: dict, settings: Settings) -> tuple[list[int], list[dict]]:
+    if spec["format"] == "tflite":
+        more = [b for b in settings.batches if b != 1]
+        return [1], ([{"what": f"batch {','.join(map(str, more))}", "reason": "TFLite signatures have a fixed batch of 1"}] if more else [])
+    return list(settings.batches), []
+
+
+def _count_configs(specs: list[dict], settings: Settings) -> int:
+    n = 0
+    for s in specs:
+        if s.get("error"):
+            continue
+        nb = 1 if s["format"] == "tflite" else len(settings.batches)
+        nl = len(settings.seq_lens)
+        n += len(settings.threads) * (nb * nl + (1 if settings.sentences else 0))
+    return n
+
+
+def _short_error(e: Exception) -> str:
+    s = str(e).strip()
+    return (s.splitlines()[0][:300] if s else type(e).__name__)
+
+
+def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None, extras: list[str] | None = None,
+              optimum: str = "auto", model_name: str | None = None, quiet: bool = False) -> tuple[dict, dict]:
+    """Benchmark an artifacts folder; returns (result, paths) with paths = {json, report, plots...}."""
+    from ..manifest import load_manifest
+    from . import analysis, machine
+    from . import measure as ms
+    from .flops import Shape
+    from .schema import KIND, SCHEMA_VERSION, validate
+
+    t_start = time.perf_counter()
+    folder = Path(folder)
+    manifest = load_manifest(folder)
+    if not manifest["artifacts"]:
+        raise AlbertEdgeError(f"{folder} lists no artifacts; run `albert-edge export onnx {folder}` first")
+    _check_settings(settings)
+    out_dir = Path(out_dir) if out_dir else DEFAULT_OUT
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AlbertEdgeError(f"cannot create output folder {out_dir} ({e.strerror})") from None
+
+    model_dir = resolve_model_dir(manifest, model)
+    extra_list = parse_extras(extras)
+    notes: list[str] = []
+    peer_extras, peer = optimum_peer(optimum, model_dir, manifest, quiet) if not any("optimum" in n for n, _ in extra_list) else ([], {"name": "optimum", "status": "ok", "detail": "given with --extra"})
+    specs, spec_notes = artifact_specs(folder, manifest, model_dir, extra_list + peer_extras, settings.pytorch)
+    notes += spec_notes
+    cfg_model = manifest["model"]
+    shape = Shape.from_config({**cfg_model, "num_labels": len(manifest.get("labels") or []) or 2})
+    name = model_name or _model_name(folder, manifest)
+
+    host = machine.host_info()
+    if max(settings.threads) > host["cores_logical"]:
+        notes.append(f"thread counts {settings.threads} exceed the {host['cores_logical']} logical cores: the larger ones oversubscribe")
+    load = host.get("load_avg_start")
+    if load and load[0] > 0.5 * host["cores_logical"]:
+        notes.append(f"the machine was busy when the run began (1-min load {load[0]} on {host['cores_logical']} cores): absolute numbers are pessimistic; ratios within this run are the meaningful part")
+
+    with step(f"measuring the fp32 GEMM peak (n={settings.peak_n}, threads {settings.threads})", quiet):
+        peaks, peak_notes = machine.gemm_peaks(settings.threads, settings.peak_n, settings.peak_repeats, budget_s=3.0 if settings.quick else 8.0)
+    notes += peak_notes
+
+    sent_ids, sent_info = ([], None)
+    if settings.sentences:
+        sent_ids, sent_info = sentence_ids(folder, int(manifest["max_seq_length"]), settings.sentences)
+
+    budget = ms.Budget(settings.budget_s, _count_configs(specs, settings))
+    cfg = {"runs": settings.runs, "warmup": settings.warmup, "min_runs": settings.min_runs, "max_runs": settings.max_runs}
+    artifacts = []
+    mem_seq = 128 if 128 <= int(manifest["max_seq_length"]) else int(manifest["max_seq_length"])
+    pbar = bar(total=_count_configs(specs, settings), desc="benchmark", unit="cfg") if not quiet else None
+    try:
+        for spec in specs:
+            rec = {"name": spec["name"], "format": spec["format"], "precision": spec["precision"], "role": spec["role"], "file": spec.get("file"),
+                   "bytes": spec.get("bytes"), "load_s": None, "memory": [], "latency": [], "sentences": [], "skipped": [], "error": spec.get("error"), "info": {}}
+            artifacts.append(rec)
+            if rec["error"]:
+                continue
+            if pbar is not None:
+                pbar.set_description(spec["name"])
+            try:
+                _bench_one(spec, rec, settings, shape, peaks, sent_ids, budget, cfg, pbar, mem_seq)
+            except Exception as e:  # one broken artifact is reported, the rest still measured
+                rec["error"] = _short_error(e)
+    finally:
+        if pbar is not None:
+            pbar.close()
+
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "tool": "albert-edge bench",
+        "host": host,
+        "versions": machine.versions(),
+        "model": {
+            "name": name,
+            "source": str(folder.resolve()),
+            "model_dir": str(model_dir) if model_dir else None,
+            **{k: cfg_model[k] for k in ("hidden_size", "embedding_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")},
+            "num_hidden_groups": cfg_model.get("num_hidden_groups"),
+            "num_labels": shape.num_labels,
+            "unique_parameters": cfg_model.get("unique_parameters"),
+            "max_seq_length": int(manifest["max_seq_length"]),
+        },
+        "settings": {**{k: v for k, v in asdict(settings).items()}, "sentences": sent_info},
+        "peak": peaks,
+        "artifacts": artifacts,
+        "peers": [peer],
+        "notes": notes,
+    }
+    result["host"]["load_avg_end"] = machine.load_avg()
+    result["comparisons"] = analysis.comparisons(result)
+    result["goals"] = analysis.goals(result)
+    result["wall_s"] = round(time.perf_counter() - t_start, 1)
+    validate(result)
+    paths = write_outputs(result, out_dir, quiet=quiet)
+    return result, paths
+
+
+def _bench_one(spec, rec, settings, shape, peaks, sent_ids, budget, cfg, pbar, mem_seq):
+    from . import measure as ms
+
+    if settings.memory:
+        mem_threads = [min(settings.threads)]
+        for t in mem_threads:
+            try:
+                mem, _ = ms.memory_variants(spec, t, mem_seq)
+                rec["memory"] += mem
+            except Exception as e:
+                rec["skipped"].append({"what": f"memory at {t} thread(s)", "reason": _short_error(e)})
+        default = next((m for m in rec["memory"] if m["variant"] in ("default", "weight_cache")), None)
+        if default:
+            rec["load_s"] = default["load_s"]
+            rec["info"] = default.get("info") or {}
+    torch_model = None
+    if spec["format"] == "pytorch":
+        torch_model = ms.load_torch_model(spec)
+        if spec.get("quantize"):
+            rec["bytes"] = ms.torch_int8_bytes(torch_model)
+            rec["info"]["bytes_note"] = "torch.save(state_dict) of the dynamically quantized model"
+        else:
+            rec["info"]["bytes_note"] = "the checkpoint's weights file"
+    batches, skipped_b = _batches_for(spec, settings)
+    rec["skipped"] += skipped_b
+    first = True
+    for t in settings.threads:
+        runner = ms.make_runner(spec, t, torch_model=torch_model)
+        if not rec["info"]:
+            rec["info"] = runner.info()
+        lens, skipped_l = _lengths_for(spec, settings, runner)
+        if first:
+            rec["skipped"] += skipped_l
+            first = False
+        n_lat = len(settings.seq_lens) * (1 if spec["format"] == "tflite" else len(settings.batches))
+        done = 0
+        for b in batches:
+            for L in lens:
+                rec["latency"].append(ms.bench_latency(runner, spec, shape, t, b, L, cfg, budget, peaks))
+                budget.done()
+                done += 1
+                if pbar is not None:
+                    pbar.update(1)
+        if pbar is not None and n_lat > done:
+            pbar.update(n_lat - done)  # skipped configurations
+        for _ in range(max(0, n_lat - done)):
+            budget.done()
+        if sent_ids:
+            rec["sentences"].append(ms.bench_sentences(runner, spec, sent_ids, t, cfg))
+            budget.done()
+            if pbar is not None:
+                pbar.update(1)
+        del runner
+
+
+def _check_settings(s: Settings) -> None:
+    for label, vals in (("--seq-lens", s.seq_lens), ("--threads", s.threads), ("--batch", s.batches)):
+        if not vals or any(v < 1 for v in vals):
+            raise AlbertEdgeError(f"{label} needs positive integers")
+    if any(L < 2 for L in s.seq_lens):
+        raise AlbertEdgeError("--seq-lens: every length must be >= 2 (room for [CLS] and [SEP])")
+    if s.runs is not None and s.runs < 1:
+        raise AlbertEdgeError("--runs must be >= 1")
+    if s.budget_s is not None and s.budget_s <= 0:
+        raise AlbertEdgeError("--budget-s must be > 0")
+
+
+def _model_name(folder: Path, manifest: dict) -> str:
+    raw = Path(manifest.get("source", {}).get("model_dir") or folder.resolve()).name or folder.resolve().name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).strip("-") or "model"
+
+
+def result_stem(result: dict) -> str:
+    date = result["created"][:10]
+    host = re.sub(r"[^A-Za-z0-9_.-]+", "-", result["host"]["hostname"]) or "host"
+    return f"{date}-{host}-{result['model']['name']}"
+
+
+def write_outputs(result: dict, out_dir: Path, quiet: bool = False) -> dict:
+    from ..fsutil import atomic_path, write_text_atomic
+    from . import plots, report
+
+    stem = result_stem(result)
+    paths = {"json": out_dir / f"{stem}.json", "report": out_dir / f"{stem}.md"}
+    with step("writing plots", quiet):
+        for key, fn in plots.PLOTS.items():
+            target = out_dir / f"{stem}-{key}.png"
+            try:
+                with atomic_path(target, suffix=".png") as tmp:
+                    if not fn(result, tmp):
+                        raise _Skip
+                paths[f"plot_{key}"] = target
+            except _Skip:
+                pass
+    write_text_atomic(paths["json"], json.dumps(result, indent=1, default=_json_default) + "\n")
+    write_text_atomic(paths["report"], report.markdown(result, {k: Path(v).name for k, v in paths.items()}))
+    return {k: Path(v) for k, v in paths.items()}
+
+
+class _Skip(Exception):
+    pass
+
+
+def _json_default(o):
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)

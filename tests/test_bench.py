@@ -1,0 +1,305 @@
+"""`albert-edge bench`: statistics, schema, FLOP formula, plots, a real tiny run through the CLI,
+and bad inputs. No timing assertions: speed is what the benchmark reports, not what tests check."""
+
+from __future__ import annotations
+
+import copy
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from albert_edge.benchmarks import flops, schema, stats
+from albert_edge.cli import main
+from albert_edge.errors import AlbertEdgeError
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+
+
+def test_summarize_matches_definitions():
+    x = list(range(1, 101))  # 1..100
+    s = stats.summarize(x)
+    assert s["n"] == 100 and s["min"] == 1 and s["max"] == 100
+    assert s["p50"] == pytest.approx(50.5)
+    assert s["mean"] == pytest.approx(50.5)
+    # numpy linear interpolation: position q/100*(n-1)
+    assert s["p10"] == pytest.approx(1 + 0.10 * 99)
+    assert s["p90"] == pytest.approx(1 + 0.90 * 99)
+    assert s["p99"] == pytest.approx(1 + 0.99 * 99)
+    assert s["iqr"] == pytest.approx(0.5 * 99)
+    assert stats.relative_spread(s) == pytest.approx((s["p90"] - s["p10"]) / 50.5)
+
+
+def test_summarize_is_robust_to_one_outlier_where_mean_is_not():
+    s = stats.summarize([1.0] * 19 + [1000.0])
+    assert s["p50"] == 1.0 and s["mean"] > 50
+
+
+def test_summarize_rejects_empty_and_nan():
+    with pytest.raises(ValueError):
+        stats.summarize([])
+    with pytest.raises(ValueError):
+        stats.summarize([1.0, float("nan")])
+    with pytest.raises(ValueError):
+        stats.percentile([1.0], 101)
+
+
+def test_runs_for_budget_clamps():
+    assert stats.runs_for_budget(10.0, 1.0, 5, 200) == 100  # 1 s / 10 ms
+    assert stats.runs_for_budget(1000.0, 1.0, 5, 200) == 5  # slow: still min_runs
+    assert stats.runs_for_budget(0.01, 10.0, 5, 200) == 200  # fast: capped
+    with pytest.raises(ValueError):
+        stats.runs_for_budget(1.0, 1.0, 0, 10)
+    assert stats.ratio(2.0, 4.0) == 0.5 and stats.ratio(1.0, 0) is None and stats.ratio(None, 1.0) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# FLOPs
+
+
+def test_flops_hand_count_tiny_config():
+    # H=4, E=2, N=1 application, I=8, C=2, L=3, B=1, counted by hand (2 FLOPs per multiply-add):
+    # embedding projection 2*3*2*4 = 48; QKV 3*2*3*4*4 = 288; scores 2*3*3*4 = 72; context 72;
+    # attention output 2*3*4*4 = 96; FFN 2*3*4*8*2 = 384; pooler 2*4*4 = 32; classifier 2*4*2 = 16
+    shape = flops.Shape(hidden_size=4, embedding_size=2, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8, num_labels=2)
+    b = flops.breakdown(shape, seq_len=3, batch=1)
+    assert b == {"embedding_projection": 48, "qkv": 288, "attention_scores": 72, "attention_context": 72,
+                 "attention_output": 96, "ffn": 384, "pooler": 32, "classifier": 16}
+    assert flops.forward_flops(shape, 3, 1) == 1008
+    # layers scale the per-layer terms only; batch scales everything
+    s3 = flops.Shape(4, 2, 3, 2, 8, 2)
+    assert flops.forward_flops(s3, 3, 1) == 1008 + 2 * (288 + 72 + 72 + 96 + 384)
+    assert flops.forward_flops(shape, 3, 5) == 5 * 1008
+    with pytest.raises(ValueError):
+        flops.forward_flops(shape, 0, 1)
+
+
+def test_flops_match_torch_flop_counter():
+    """Independent check: PyTorch's FlopCounterMode on a real (tiny) ALBERT forward."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AlbertConfig, AlbertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = AlbertConfig(vocab_size=50, embedding_size=8, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                       intermediate_size=24, num_labels=3, max_position_embeddings=64)
+    cfg._attn_implementation = "eager"
+    model = AlbertForSequenceClassification(cfg).eval()
+    ids = torch.randint(5, 50, (2, 10))
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    assert flops.forward_flops(flops.Shape.from_config(cfg), 10, 2) == fc.get_total_flops()
+
+
+def test_flops_albert_base_order_of_magnitude():
+    base = flops.Shape(768, 128, 12, 12, 3072, 2)
+    assert 22.0e9 < flops.forward_flops(base, 128) < 22.8e9
+
+
+# ---------------------------------------------------------------------------------------------
+# a real tiny run (module scope: built once, used by the schema, plot and report tests)
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    import torch
+
+    torch.set_num_threads(1)
+    from albert_edge.export.onnx_export import export_onnx
+    from albert_edge.testing import make_checkpoint, tokenizer_source
+
+    root = tmp_path_factory.mktemp("bench")
+    ckpt = make_checkpoint(root / "ckpt", tokenizer_source(root / "spm", official=False))
+    folder = root / "art"
+    export_onnx(ckpt, folder, max_length=16, quiet=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cli_run(tiny_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    argv = ["bench", str(tiny_folder), "--quick", "--seq-lens", "8,16,32", "--threads", "1", "--batch", "1,2", "--runs", "3", "--warmup", "1",
+            "--sentences", "4", "--optimum", "off", "--out", str(out), "--extra", f"copy-fp32={tiny_folder / 'model.onnx'}"]
+    rc = main(argv)
+    files = sorted(out.iterdir())
+    jsons = [f for f in files if f.suffix == ".json"]
+    return rc, out, files, json.loads(jsons[0].read_text()) if jsons else None
+
+
+def test_cli_run_writes_a_valid_result(cli_run, tiny_folder):
+    rc, out, files, result = cli_run
+    assert rc == 0
+    assert result is not None
+    schema.validate(result)
+    names = {a["name"] for a in result["artifacts"]}
+    assert {"onnx-fp32", "pytorch-fp32", "pytorch-int8", "copy-fp32"} <= names
+    assert not [a for a in result["artifacts"] if a.get("error")], [a["error"] for a in result["artifacts"] if a.get("error")]
+    onnx = next(a for a in result["artifacts"] if a["name"] == "onnx-fp32")
+    # every (length <= max_seq_length, batch) pair timed with the requested run count; 32 > 16 skipped and said so
+    got = {(r["seq_len"], r["batch"]) for r in onnx["latency"]}
+    assert got == {(8, 1), (16, 1), (8, 2), (16, 2)}
+    assert all(r["runs"] == 3 and r["ms"]["n"] == 3 for r in onnx["latency"])
+    assert any("32" in s["what"] and "max_seq_length" in s["reason"] for s in onnx["skipped"])
+    # FLOPs recorded per row agree with the formula for the folder's config
+    cfg = json.loads((tiny_folder / "config.json").read_text())
+    r = next(r for r in onnx["latency"] if r["seq_len"] == 16 and r["batch"] == 2)
+    assert r["flops"] == flops.forward_flops(flops.Shape.from_config(cfg), 16, 2)
+    assert r["gflops_per_s"] > 0 and r["peak_fraction"] > 0
+    # real sentences: each artifact saw the same 4, dynamic shapes, no more than max_seq_length tokens
+    s = onnx["sentences"][0]
+    assert s["count"] == 4 and s["shape_handling"] == "dynamic" and 2 < s["mean_tokens"] <= 16
+    # memory from a separate process: growth is peak minus baseline, and positive
+    m = onnx["memory"][0]
+    assert m["variant"] == "default" and m["rss_growth_bytes"] == m["peak_rss_bytes"] - m["rss_baseline_bytes"] > 0
+    assert onnx["load_s"] == m["load_s"] > 0
+    assert onnx["bytes"] == (tiny_folder / "model.onnx").stat().st_size
+    assert result["peak"] and all(p["gflops"] > 0 for p in result["peak"])
+
+
+def test_cli_run_compares_and_reports_goals_honestly(cli_run):
+    rc, out, files, result = cli_run
+    comps = {(c["name"], c["metric"]) for c in result["comparisons"]}
+    assert ("ONNX vs PyTorch eager (fp32)", "bytes") in comps
+    # no Optimum peer in this run: the peer is reported missing and its goals unmeasured, not dropped
+    assert result["peers"] == [{"name": "optimum", "status": "missing", "detail": "disabled (--optimum off)"}]
+    by = {g["name"]: g for g in result["goals"]}
+    assert by["int8 ONNX speed vs Optimum int8"]["met"] is None
+    assert by["int8 ONNX size vs Optimum int8"]["met"] is None
+    eff = by["fp32 ORT efficiency"]
+    assert eff["met"] is None and "128" in eff["note"]  # 128 > max_seq_length 16: not measurable, said so
+
+
+def test_cli_run_writes_report_and_plots(cli_run):
+    from PIL import Image
+
+    rc, out, files, result = cli_run
+    md = [f for f in files if f.suffix == ".md"]
+    assert len(md) == 1
+    text = md[0].read_text()
+    for heading in ("## Goals", "## Summary", "## Ratios measured in this run", "## Memory and load time", "## Peers"):
+        assert heading in text
+    assert "optimum**: missing" in text
+    pngs = {f.name.rsplit("-", 1)[-1]: f for f in files if f.suffix == ".png"}
+    assert {"latency.png", "size.png", "memory.png", "sentences.png", "efficiency.png"} <= set(pngs)
+    for f in pngs.values():
+        data = f.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        w, h = struct.unpack(">II", data[16:24])
+        assert w >= 400 and h >= 300
+        img = np.asarray(Image.open(f).convert("L"))
+        assert img.std() > 10  # not a blank canvas
+        assert f"]({f.name})" in text  # linked from the report
+
+
+def test_plot_functions_skip_when_nothing_to_plot(cli_run, tmp_path):
+    from albert_edge.benchmarks import plots
+
+    result = copy.deepcopy(cli_run[3])
+    for a in result["artifacts"]:
+        a["memory"] = []
+        a["sentences"] = []
+    assert plots.memory_bars(result, tmp_path / "m.png") is False
+    assert plots.sentence_bars(result, tmp_path / "s.png") is False
+    assert not (tmp_path / "m.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# schema
+
+
+def test_schema_accepts_real_result_and_rejects_broken_ones(cli_run):
+    good = cli_run[3]
+    assert schema.problems(good) == []
+
+    def broken(mutate):
+        r = copy.deepcopy(good)
+        mutate(r)
+        return schema.problems(r)
+
+    assert any("schema_version" in p for p in broken(lambda r: r.update(schema_version=99)))
+    assert any("host.cpu_model" in p for p in broken(lambda r: r["host"].pop("cpu_model")))
+    assert any("format" in p for p in broken(lambda r: r["artifacts"][0].update(format="coreml")))
+    assert any("duplicate" in p for p in broken(lambda r: r["artifacts"].append(copy.deepcopy(r["artifacts"][0]))))
+    assert any("ordered" in p for p in broken(lambda r: r["artifacts"][0]["latency"][0]["ms"].update(p10=1e9)))
+    assert any("seq_lens" in p for p in broken(lambda r: r["settings"].update(seq_lens=[0])))
+    assert any("variant" in p for p in broken(lambda r: r["artifacts"][0]["memory"][0].update(variant="x")))
+    assert any("status" in p for p in broken(lambda r: r["peers"][0].update(status="maybe")))
+    with pytest.raises(schema.SchemaError, match="schema v1"):
+        schema.validate({"schema_version": 1})
+
+
+def test_load_result(tmp_path, cli_run):
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(cli_run[3]))
+    assert schema.load_result(p)["kind"] == "albert-edge-bench"
+    p.write_text("{not json")
+    with pytest.raises(AlbertEdgeError, match="not valid JSON"):
+        schema.load_result(p)
+    with pytest.raises(AlbertEdgeError, match="does not exist"):
+        schema.load_result(tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# API for `albert-edge pipeline`
+
+
+def test_run_bench_api(tiny_folder, tmp_path):
+    from albert_edge.benchmarks.bench_cli import run_bench
+    from albert_edge.benchmarks.report import summary_table
+
+    result, paths = run_bench(tiny_folder, quick=True, out_dir=tmp_path, seq_lens=[8], runs=2, warmup=0, sentences=2,
+                              memory=False, pytorch=False, quiet=True)
+    assert paths["json"].is_file() and paths["report"].is_file() and paths["json"].parent == tmp_path
+    assert [a["name"] for a in result["artifacts"]] == ["onnx-fp32"]
+    assert result["settings"]["quick"] is True and result["peers"][0]["status"] == "missing"
+    table = summary_table(result)
+    assert "onnx-fp32" in table.splitlines()[2]
+    with pytest.raises(TypeError):
+        run_bench(tiny_folder, out_dir=tmp_path, no_such_option=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad inputs: one line, exit 2, nothing written
+
+
+@pytest.mark.parametrize(
+    "extra_args, message",
+    [
+        (["--seq-lens", "8,x"], "--seq-lens"),
+        (["--seq-lens", ""], "--seq-lens"),
+        (["--threads", "0"], "--threads"),
+        (["--runs", "0"], "--runs"),
+        (["--budget-s", "-1"], "--budget-s"),
+        (["--extra", "noequals"], "NAME=PATH"),
+        (["--extra", "x=/nonexistent/model.onnx"], "does not exist"),
+        (["--serial", "abc"], "--android"),
+    ],
+)
+def test_bad_arguments(tiny_folder, tmp_path, capsys, extra_args, message):
+    rc = main(["bench", str(tiny_folder), "--out", str(tmp_path / "o"), "--optimum", "off"] + extra_args)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and "Traceback" not in err
+    assert len([ln for ln in err.splitlines() if ln.startswith("albert-edge: error")]) == 1
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_missing_folder_and_folder_without_manifest(tmp_path, capsys):
+    assert main(["bench", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["bench", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "manifest.json" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_parse_int_list():
+    from albert_edge.benchmarks.bench_cli import parse_int_list
+
+    assert parse_int_list("16, 8,16", "--x") == [8, 16]
+    for bad in ("", "a", "-1", "0", "1.5"):
+        with pytest.raises(AlbertEdgeError):
+            parse_int_list(bad, "--x")

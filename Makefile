@@ -24,3 +24,7 @@ test: env
 
 clean:
 	rm -rf artifacts .pytest_cache
+
+# Full desktop benchmarks (demo + ALBERT-base-shaped, with the Optimum peer); run on a quiet machine.
+bench: env
+	bash benchmarks/run_all.sh

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The full desktop benchmarks, one command (`make bench`): run on a QUIET machine.
+#
+#   benchmarks/run_all.sh            # demo model + an ALBERT-base-shaped model
+#   benchmarks/run_all.sh demo       # only the demo model
+#   benchmarks/run_all.sh base       # only the ALBERT-base-shaped model
+#
+# For each model: export every format into an artifacts folder under .cache/bench/ (reused when
+# already there), build the Optimum peer (its own venv, see benchmarks/peers/optimum.sh) and run
+# `albert-edge bench` with the default settings. Results land in benchmarks/results/.
+#
+# The ALBERT-base-shaped model has ALBERT-base-v2's exact config and the official tokenizer from
+# ../shared, with random weights: speed, size and memory depend on shapes, not on weight values.
+# Extra arguments after the target go to `albert-edge bench` (e.g. --budget-s 600).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CLI=${CLI:-.venv/bin/albert-edge}
+PY=${PY:-.venv/bin/python}
+WORK=${BENCH_WORK:-.cache/bench}
+MAXLEN=${BENCH_MAX_LENGTH:-256}
+WHICH=${1:-all}
+[[ $# -gt 0 ]] && shift
+mkdir -p "$WORK"
+
+export_all() {  # MODEL_DIR ARTIFACTS_DIR
+  local model=$1 out=$2
+  if [[ -f "$out/manifest.json" ]] && grep -q '"model.fp16.tflite"' "$out/manifest.json"; then
+    echo "bench: reusing $out" >&2
+    return
+  fi
+  "$CLI" export onnx "$out" --model "$model" --max-length "$MAXLEN" --overwrite
+  "$CLI" quantize onnx "$out" --overwrite
+  "$CLI" export tflite "$out" --model "$model" --max-length "$MAXLEN" --overwrite
+  "$CLI" quantize tflite "$out" --mode dynamic --overwrite
+  "$CLI" quantize tflite "$out" --mode fp16 --overwrite
+}
+
+bench_demo() {
+  local model
+  model=$("$PY" -c 'from albert_edge.data import DEMO_MODEL_DIR; print(DEMO_MODEL_DIR)')
+  if [[ ! -f "$model/config.json" ]]; then
+    echo "bench: demo model $model is missing (train it with \`albert-edge train\`); skipping" >&2
+    return
+  fi
+  export_all "$model" "$WORK/demo"
+  "$CLI" bench "$WORK/demo" --name albert-sst2-demo "$@"
+}
+
+bench_base() {
+  local model=$WORK/albert-base-shaped
+  if [[ ! -f "$model/config.json" ]]; then
+    "$PY" - "$model" <<'EOF'
+import json, sys
+from albert_edge.data import shared_path
+from albert_edge.testing import make_checkpoint
+cfg_path, spm = shared_path("configs", "albert-base-v2.json"), shared_path("tokenizers", "albert-base-v2")
+if cfg_path is None or spm is None:
+    sys.exit("bench: ../shared/configs/albert-base-v2.json and tokenizers/albert-base-v2 are needed for the ALBERT-base-shaped model")
+cfg = json.loads(cfg_path.read_text())
+keys = ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_hidden_groups", "inner_group_num",
+        "num_attention_heads", "intermediate_size", "max_position_embeddings", "hidden_act")
+make_checkpoint(sys.argv[1], spm, init_std=0.02, **{k: cfg[k] for k in keys if k in cfg})
+EOF
+  fi
+  export_all "$model" "$WORK/albert-base-shaped-artifacts"
+  "$CLI" bench "$WORK/albert-base-shaped-artifacts" --model "$model" --name albert-base-shaped "$@"
+}
+
+case "$WHICH" in
+  all) bench_demo "$@"; bench_base "$@" ;;
+  demo) bench_demo "$@" ;;
+  base) bench_base "$@" ;;
+  *) echo "usage: $0 [all|demo|base] [albert-edge bench options]" >&2; exit 2 ;;
+esac

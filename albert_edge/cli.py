@@ -57,8 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def quiet_third_party_logs() -> None:
+    """transformers imports torchao (pulled in by litert-torch) which logs missing CUDA kernels and
+    pytree deprecations on every start; none of it concerns a CPU export tool's user."""
+    import logging
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in ("torchao", "torch.utils._pytree", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_third_party_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

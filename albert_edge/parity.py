@@ -1,0 +1,171 @@
+"""`albert-edge verify`: the cross-format parity gate (CI runs it).
+
+Every artifact in the manifest is compared with the PyTorch reference on the same tokenized inputs:
+max/mean |Δlogit|, label agreement, accuracy and accuracy drop, against thresholds per precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AlbertEdgeError, ParityError
+
+HELP = "check every artifact against the PyTorch reference on labeled data (the parity gate)"
+PARITY_FILE = "parity.json"
+
+
+@dataclass
+class Thresholds:
+    fp32_max_abs: float = 1e-4
+    fp16_max_abs: float = 1e-2
+    int8_min_agreement: float = 0.995
+    int8_max_accuracy_drop: float = 0.005  # as a fraction: 0.005 = 0.5 points
+
+    def check(self, precision: str, r: dict) -> list[str]:
+        fails = []
+        if precision == "fp32" and not r["max_abs_diff"] <= self.fp32_max_abs:
+            fails.append(f"max |Δlogit| {r['max_abs_diff']:.2e} > {self.fp32_max_abs:.0e}")
+        elif precision == "fp16" and not r["max_abs_diff"] <= self.fp16_max_abs:
+            fails.append(f"max |Δlogit| {r['max_abs_diff']:.2e} > {self.fp16_max_abs:.0e}")
+        elif precision == "int8":
+            if not r["agreement"] >= self.int8_min_agreement:
+                fails.append(f"label agreement {100 * r['agreement']:.2f}% < {100 * self.int8_min_agreement:.2f}%")
+            if not r["accuracy_drop"] <= self.int8_max_accuracy_drop + 1e-12:
+                fails.append(f"accuracy drop {100 * r['accuracy_drop']:.2f} pt > {100 * self.int8_max_accuracy_drop:.2f} pt")
+        return fails
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("output", metavar="OUTPUT_DIR", help="artifacts folder (with manifest.json)")
+    p.add_argument("--data", metavar="FILE.tsv", help="labeled sentences (sentence<TAB>label); default: SST-2 dev from ../shared, else the shipped samples")
+    p.add_argument("--model", metavar="MODEL_DIR", help="PyTorch reference checkpoint (default: the manifest's source folder)")
+    p.add_argument("--artifacts", metavar="FILES", help="comma-separated artifact files to check (default: all in the manifest)")
+    p.add_argument("--limit", type=int, help="use only the first N rows")
+    p.add_argument("--threads", type=int, help="threads per runtime (default: runtime default)")
+    t = Thresholds()
+    p.add_argument("--fp32-max-abs", type=float, default=t.fp32_max_abs, help="fp32 max |Δlogit| (default %(default)g)")
+    p.add_argument("--fp16-max-abs", type=float, default=t.fp16_max_abs, help="fp16 max |Δlogit| (default %(default)g)")
+    p.add_argument("--int8-min-agreement", type=float, default=t.int8_min_agreement, help="int8 label agreement, fraction (default %(default)g)")
+    p.add_argument("--int8-max-accuracy-drop", type=float, default=t.int8_max_accuracy_drop, help="int8 accuracy drop, fraction (default %(default)g = 0.5 pt)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.add_argument("--quiet", action="store_true")
+
+
+def run(args) -> int:
+    thresholds = Thresholds(args.fp32_max_abs, args.fp16_max_abs, args.int8_min_agreement, args.int8_max_accuracy_drop)
+    files = [f.strip() for f in args.artifacts.split(",") if f.strip()] if args.artifacts else None
+    report = verify(args.output, data=args.data, model_dir=args.model, thresholds=thresholds, files=files, limit=args.limit, threads=args.threads, quiet=args.quiet)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_table(report))
+    if not report["passed"]:
+        failed = [f"{a['file']} ({'; '.join(a['failures'])})" for a in report["artifacts"] if not a["passed"]]
+        raise ParityError("parity failed: " + ", ".join(failed))
+    return 0
+
+
+def compare(ref_logits: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> dict:
+    diff = np.abs(logits.astype(np.float64) - ref_logits.astype(np.float64))
+    ref_pred, pred = ref_logits.argmax(-1), logits.argmax(-1)
+    ref_acc = float((ref_pred == labels).mean())
+    acc = float((pred == labels).mean())
+    return {
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "agreement": float((pred == ref_pred).mean()),
+        "disagreements": int((pred != ref_pred).sum()),
+        "accuracy": acc,
+        "accuracy_drop": ref_acc - acc,
+    }
+
+
+def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = None, files=None, limit=None, threads=None, quiet=False) -> dict:
+    from .checkpoint import load_checkpoint
+    from .data import default_eval_data, read_labeled_tsv
+    from .fsutil import sha256_file, write_text_atomic
+    from .manifest import find_artifact, load_manifest
+    from .progress import bar, step
+    from .runners import TorchRunner, open_runner
+    from .tokenizer import TextEncoder, load_tokenizer
+
+    thresholds = thresholds or Thresholds()
+    folder = Path(folder)
+    manifest = load_manifest(folder)
+    entries = [find_artifact(manifest, f) for f in files] if files else list(manifest["artifacts"])
+    if not entries:
+        raise AlbertEdgeError(f"{folder} has no artifacts to verify")
+    if data is None:
+        data, data_desc = default_eval_data()
+        if not quiet:
+            print(f"data: {data_desc}", file=sys.stderr)
+    texts, ys = read_labeled_tsv(data, manifest["labels"], limit=limit)
+    model_dir = Path(model_dir or manifest["source"]["model_dir"])
+    with step(f"loading the PyTorch reference from {model_dir}", quiet):
+        ckpt = load_checkpoint(model_dir, with_tokenizer=False)
+    if sha256_file(ckpt.weights_file) != manifest["source"]["weights_sha256"]:
+        raise AlbertEdgeError(f"{ckpt.weights_file} is not the checkpoint these artifacts were exported from (sha256 differs)")
+    enc = TextEncoder(load_tokenizer(folder), manifest["max_seq_length"])
+    ids = enc.encode(texts)
+    labels = np.asarray(ys)
+    pad_id = manifest["tokenizer"].get("pad_id") or 0
+    with bar(len(ids), "pytorch reference", "sent") as pb:
+        ref = TorchRunner(ckpt.model, pad_id=pad_id, threads=threads).run_batched(ids, progress=pb)
+    ref_acc = float((ref.argmax(-1) == labels).mean())
+    results = []
+    for e in entries:
+        runner = open_runner(folder, e, manifest, threads=threads)
+        with bar(len(ids), e["file"], "sent") as pb:
+            logits = runner.run_batched(ids, progress=pb)
+        r = {"file": e["file"], "format": e["format"], "precision": e["precision"], "bytes": e["bytes"], "sha256": e["sha256"]}
+        r.update(compare(ref, logits, labels))
+        r["runtime"] = runner.info()
+        r["failures"] = thresholds.check(e["precision"], r)
+        r["passed"] = not r["failures"]
+        results.append(r)
+    report = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "data": str(data),
+        "sentences": len(texts),
+        "truncated": sum(1 for n in enc.untruncated_lengths(texts) if n > manifest["max_seq_length"]),
+        "max_seq_length": manifest["max_seq_length"],
+        "reference": {"model_dir": str(model_dir), "accuracy": ref_acc},
+        "thresholds": asdict(thresholds),
+        "artifacts": results,
+        "passed": all(r["passed"] for r in results),
+    }
+    if files is None:  # only a full run is the folder's parity record
+        write_text_atomic(folder / PARITY_FILE, json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def format_table(report: dict) -> str:
+    rows = [("artifact", "size MB", "max|Δ|", "mean|Δ|", "agree", "acc", "Δacc pt", "result")]
+    rows.append(("pytorch (reference)", "", "", "", "", f"{100 * report['reference']['accuracy']:.2f}%", "", ""))
+    for a in report["artifacts"]:
+        rows.append(
+            (
+                a["file"],
+                f"{a['bytes'] / 1e6:.2f}",
+                f"{a['max_abs_diff']:.2e}",
+                f"{a['mean_abs_diff']:.2e}",
+                f"{100 * a['agreement']:.2f}%",
+                f"{100 * a['accuracy']:.2f}%",
+                f"{-100 * a['accuracy_drop']:+.2f}",
+                "PASS" if a["passed"] else "FAIL: " + "; ".join(a["failures"]),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"parity on {report['sentences']} sentences from {report['data']} (max {report['max_seq_length']} tokens)"]
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)

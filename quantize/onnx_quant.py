@@ -1,0 +1,227 @@
+"""`albert-edge quantize onnx`: int8 ONNX in which every application of every shared ALBERT weight runs
+an integer kernel, each weight is stored once (int8), the word-embedding table included, and no dead
+fp32 initializer is left in the file.
+
+Recipe (dynamic, the default): onnxruntime's transformer optimizer fuses attention/LayerNorm/GELU;
+`onnx_graph` repairs what it does to shared weights (first-application fusion, per-application QKV
+copies); onnxruntime's `quantize_dynamic` quantizes MatMul / Attention / Gather; a final pass proves
+coverage and removes leftovers. Static mode calibrates QDQ activations on a labeled TSV instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AlbertEdgeError
+
+HELP = "quantize the artifacts folder's model.onnx to int8 (model.int8.onnx)"
+INT8_FILE = "model.int8.onnx"
+MODES = ("dynamic", "static")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("output", metavar="OUTPUT_DIR", help="artifacts folder holding model.onnx")
+    p.add_argument("--mode", choices=MODES, default="dynamic", help="dynamic int8 (default) or calibrated static QDQ")
+    p.add_argument("--calibration", metavar="FILE.tsv", help="labeled sentences for --mode static (sentence<TAB>label)")
+    p.add_argument("--calibration-size", type=int, default=256, help="sentences used for calibration (default %(default)s)")
+    p.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True, help="per-output-channel weight scales (default on)")
+    p.add_argument("--no-fusion", dest="fusion", action="store_false", help="skip onnxruntime's transformer fusions (debugging)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model.int8.onnx")
+    p.add_argument("--quiet", action="store_true")
+
+
+def run(args) -> int:
+    if args.mode == "static" and not args.calibration:
+        raise AlbertEdgeError("--mode static needs --calibration FILE.tsv")
+    if args.mode == "dynamic" and args.calibration:
+        raise AlbertEdgeError("--calibration is only used with --mode static")
+    entry = quantize_onnx(
+        args.output,
+        mode=args.mode,
+        calibration=args.calibration,
+        calibration_size=args.calibration_size,
+        per_channel=args.per_channel,
+        fusion=args.fusion,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+    )
+    if not args.quiet:
+        g = entry["graph"]
+        print(
+            f"wrote {Path(args.output) / entry['file']} ({entry['bytes'] / 1e6:.2f} MB; integer weight matmuls "
+            f"{g['weight_matmuls_integer']}, float {g['weight_matmuls_float']}; dead initializers {g['dead_initializers']})"
+        )
+    return 0
+
+
+def _fuse(src: Path, dst: Path, cfg: dict) -> dict:
+    import onnx
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    from .onnx_graph import dedupe_initializers, fuse_unfused_attention, gemm_to_matmul, remove_dead_initializers
+
+    opts = FusionOptions("bert")
+    # SkipLayerNormalization ran ~10x slower than LayerNormalization + Add with ORT 1.32 on AVX2 (profiled
+    # on ALBERT-base, 128 tokens), so the residual adds stay separate.
+    opts.enable_skip_layer_norm = False
+    opts.enable_bias_skip_layer_norm = False
+    # EmbedLayerNormalization assumes BERT's embedding width == hidden size; ALBERT projects 128 -> H.
+    opts.enable_embed_layer_norm = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = optimize_model(str(src), model_type="bert", num_heads=cfg["num_attention_heads"], hidden_size=cfg["hidden_size"], opt_level=0, optimization_options=opts)
+    model = opt.model
+    info = {"fused_by_onnxruntime": {k: v for k, v in opt.get_fused_operator_statistics().items() if v}}
+    info["attention_fused_by_albert_edge"] = fuse_unfused_attention(model, cfg["hidden_size"])
+    info["gemm_rewritten"] = gemm_to_matmul(model)
+    info["deduplicated_initializers"] = dedupe_initializers(model)
+    remove_dead_initializers(model)
+    onnx.save(model, str(dst))
+    return info
+
+
+def _calibration_reader(folder: Path, manifest: dict, tsv: str, size: int):
+    from onnxruntime.quantization import CalibrationDataReader
+
+    from ..data import read_labeled_tsv
+    from ..tokenizer import TextEncoder, load_tokenizer, pad_batch
+
+    texts, _ = read_labeled_tsv(tsv, manifest["labels"], limit=size)
+    enc = TextEncoder(load_tokenizer(folder), manifest["max_seq_length"])
+    ids = enc.encode(texts)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(ids)
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else pad_batch([x])
+
+        def rewind(self):
+            self.it = iter(ids)
+
+    return Reader(), len(ids)
+
+
+def quantize_onnx(
+    folder,
+    mode: str = "dynamic",
+    calibration: str | None = None,
+    calibration_size: int = 256,
+    per_channel: bool = True,
+    fusion: bool = True,
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> dict:
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    from ..export.onnx_export import ONNX_FILE, onnx_io
+    from ..fsutil import atomic_path
+    from ..manifest import artifact_entry, check_artifact_file, find_artifact, load_manifest, save_manifest, upsert_artifact
+    from ..progress import step
+    from .onnx_graph import dedupe_initializers, gemm_to_matmul, graph_stats, remove_dead_initializers
+
+    if mode not in MODES:
+        raise AlbertEdgeError(f"unknown ONNX quantization mode {mode!r} (choose from {', '.join(MODES)})")
+    folder = Path(folder)
+    manifest = load_manifest(folder)
+    src = check_artifact_file(folder, find_artifact(manifest, ONNX_FILE))
+    if (folder / INT8_FILE).exists() and not overwrite:
+        raise AlbertEdgeError(f"{folder / INT8_FILE} already exists (use --overwrite)")
+    cfg = manifest["model"]
+    details: dict = {"mode": mode, "per_channel": per_channel, "weight_type": "int8"}
+    with tempfile.TemporaryDirectory(prefix="albert-edge-q-") as td:
+        td = Path(td)
+        prepared = td / "prepared.onnx"
+        if mode == "dynamic" and fusion:
+            with step("fusing attention/GELU/LayerNorm (onnxruntime transformer optimizer)", quiet):
+                details.update(_fuse(src, prepared, cfg))
+        else:
+            m = onnx.load(str(src))
+            details["gemm_rewritten"] = gemm_to_matmul(m)
+            onnx.save(m, str(prepared))
+        quantized = td / "quantized.onnx"
+        with warnings.catch_warnings(), _root_log_level(logging.ERROR):
+            warnings.simplefilter("ignore")
+            if mode == "dynamic":
+                with step("quantizing weights to int8 (onnxruntime quantize_dynamic)", quiet):
+                    quantize_dynamic(
+                        str(prepared),
+                        str(quantized),
+                        weight_type=QuantType.QInt8,
+                        per_channel=per_channel,
+                        op_types_to_quantize=["MatMul", "Attention", "Gather"],
+                        # Contrib ops from the fusion defeat ONNX shape inference; every tensor here is fp32.
+                        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                    )
+            else:
+                reader, n = _calibration_reader(folder, manifest, calibration, calibration_size)
+                details.update({"calibration_file": str(calibration), "calibration_sentences": n, "activation_type": "uint8", "format": "QDQ"})
+                with step(f"calibrating and quantizing (static QDQ, {n} sentences)", quiet):
+                    quantize_static(
+                        str(prepared),
+                        str(quantized),
+                        reader,
+                        quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8,
+                        per_channel=per_channel,
+                        op_types_to_quantize=["MatMul", "Gather"],
+                        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                    )
+        model = onnx.load(str(quantized))
+        details["deduplicated_after_quantization"] = dedupe_initializers(model)
+        remove_dead_initializers(model)
+        model.doc_string = f"albert-edge int8 ({mode})"
+        stats = graph_stats(model)
+        if mode == "dynamic" and stats["weight_matmuls_float"]:
+            raise AlbertEdgeError(f"quantization left {stats['weight_matmuls_float']} weight matmul(s) in fp32; refusing to write a partial int8 model")
+        with atomic_path(folder / INT8_FILE, suffix=".onnx") as tmp:
+            onnx.save(model, str(tmp))
+            _smoke_test(tmp, len(manifest["labels"]))
+    inputs, outputs = onnx_io(len(manifest["labels"]))
+    entry = artifact_entry(folder, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats)
+    upsert_artifact(manifest, entry)
+    save_manifest(folder, manifest)
+    return entry
+
+
+@contextlib.contextmanager
+def _root_log_level(level):
+    """onnxruntime.quantization logs advice ("consider pre-processing") on the root logger."""
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.setLevel(old)
+
+
+def _smoke_test(path: Path, num_labels: int) -> None:
+    """Load the file in ONNX Runtime and run two lengths before it is renamed into place."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    try:
+        s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        for L in (5, 17):
+            feeds = {"input_ids": np.full((2, L), 5, np.int64), "attention_mask": np.ones((2, L), np.int64), "token_type_ids": np.zeros((2, L), np.int64)}
+            out = s.run(["logits"], feeds)[0]
+            if out.shape != (2, num_labels) or not np.isfinite(out).all():
+                raise AlbertEdgeError(f"quantized model produced bad logits of shape {out.shape}")
+    except AlbertEdgeError:
+        raise
+    except Exception as e:
+        raise AlbertEdgeError(f"quantized model does not run in ONNX Runtime: {str(e).splitlines()[0][:200]}") from None

@@ -37,7 +37,7 @@ export_all() {  # MODEL_DIR ARTIFACTS_DIR
 
 bench_demo() {
   local model
-  model=$("$PY" -c 'from albert_edge.data import DEMO_MODEL_DIR; print(DEMO_MODEL_DIR)')
+  model=${BENCH_DEMO_MODEL:-$("$PY" -c "from albert_edge.data import DEMO_MODEL_DIR; print(DEMO_MODEL_DIR)")}
   if [[ ! -f "$model/config.json" ]]; then
     echo "bench: demo model $model is missing (train it with \`albert-edge train\`); skipping" >&2
     return

@@ -1,0 +1,133 @@
+"""`albert-edge pipeline`: every stage on one checkpoint, with a summary a person can read.
+
+export (ONNX, TFLite) → quantize (ONNX int8, TFLite int8 + fp16) → verify (the parity gate) → quick
+benchmark. Exit code 1 when any parity threshold fails (and the summary says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import AlbertEdgeError, ParityError
+
+HELP = "run export, quantize, verify and a quick benchmark end to end (default: the embedded demo model)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="MODEL_DIR", help="ALBERT classifier folder (default: the embedded demo model, models/albert-sst2-demo)")
+    p.add_argument("--output", metavar="DIR", help="artifacts folder (default: artifacts/<model name>)")
+    p.add_argument("--data", metavar="FILE.tsv", help="labeled data for verify (default: SST-2 dev from ../shared, else the shipped samples)")
+    p.add_argument("--max-length", type=int, default=128, help="longest sequence served, also the largest TFLite bucket (default %(default)s)")
+    p.add_argument("--buckets", default="32,64,128", help="TFLite sequence buckets (default %(default)s)")
+    p.add_argument("--no-tflite", dest="tflite", action="store_false", help="skip the TFLite stages")
+    p.add_argument("--no-bench", dest="bench", action="store_false", help="skip the quick benchmark")
+    p.add_argument("--threads", type=int, help="threads for verify")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing artifacts folder")
+
+
+def _stage(name: str, fn, timings: dict):
+    print(f"\n== {name}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    try:
+        return fn()
+    except AlbertEdgeError as e:
+        raise type(e)(f"{name} failed: {e}") from None
+    finally:
+        timings[name] = time.perf_counter() - t0
+
+
+def run(args) -> int:
+    from .data import DEMO_MODEL_DIR, REPO_ROOT, default_eval_data
+    from .export.onnx_export import export_onnx
+    from .parity import format_table, verify
+    from .quantize.onnx_quant import quantize_onnx
+
+    model = Path(args.model) if args.model else DEMO_MODEL_DIR
+    if not args.model and not (model / "config.json").is_file():
+        raise AlbertEdgeError(f"the embedded demo model is missing from {model}; pass --model MODEL_DIR")
+    out = Path(args.output) if args.output else REPO_ROOT / "artifacts" / model.name
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise AlbertEdgeError(f"output folder {out} already exists and is not empty (use --overwrite)")
+    buckets = _parse_buckets(args.buckets, args.max_length) if args.tflite else None
+    data, data_desc = (args.data, args.data) if args.data else default_eval_data()
+    print(f"model: {model}\noutput: {out}\ndata: {data_desc}", file=sys.stderr)
+    timings: dict[str, float] = {}
+
+    _stage("export onnx", lambda: export_onnx(model, out, max_length=args.max_length, overwrite=True), timings)
+    _stage("quantize onnx (dynamic int8)", lambda: quantize_onnx(out, overwrite=True), timings)
+    if args.tflite:
+        from .export.tflite_export import export_tflite
+        from .quantize.tflite_quant import quantize_tflite
+
+        _stage("export tflite", lambda: export_tflite(model, out, buckets=buckets, overwrite=True), timings)
+        _stage("quantize tflite (dynamic int8)", lambda: quantize_tflite(out, mode="dynamic", overwrite=True), timings)
+        _stage("quantize tflite (fp16)", lambda: quantize_tflite(out, mode="fp16", overwrite=True), timings)
+    report = _stage("verify", lambda: verify(out, data=data, model_dir=model, threads=args.threads), timings)
+    print(format_table(report), file=sys.stderr)
+    bench_result, bench_paths = None, {}
+    if args.bench:
+        from .benchmarks.bench_cli import run_bench
+
+        bench_result, bench_paths = _stage("benchmark (quick)", lambda: run_bench(out, quick=True, out_dir=out / "bench", model=str(model)), timings)
+
+    print(summary(out, report, bench_result, bench_paths, timings))
+    if not report["passed"]:
+        failed = [f"{a['file']} ({'; '.join(a['failures'])})" for a in report["artifacts"] if not a["passed"]]
+        raise ParityError("parity gate failed: " + ", ".join(failed))
+    return 0
+
+
+def _parse_buckets(text: str, max_length: int) -> list[int]:
+    try:
+        b = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise AlbertEdgeError(f"--buckets must be comma-separated integers, got {text!r}") from None
+    if not b or b[0] < 2:
+        raise AlbertEdgeError(f"--buckets must be integers ≥ 2, got {text!r}")
+    if b[-1] != max_length:
+        raise AlbertEdgeError(f"the largest bucket ({b[-1]}) must equal --max-length ({max_length})")
+    return b
+
+
+def _bench_latency(bench_result: dict | None, file: str) -> str:
+    """Median latency over real sentences (1 thread) for one artifact, from the quick benchmark."""
+    if not bench_result:
+        return "—"
+    from .benchmarks import analysis
+
+    for a in bench_result.get("artifacts", []):
+        if a.get("file") and Path(a["file"]).name == file and not a.get("error"):
+            s = analysis.sentences_at(a, min(bench_result["settings"]["threads"]))
+            if s:
+                return f"{s['ms']['p50']:.2f}"
+    return "—"
+
+
+def summary(out: Path, report: dict, bench_result, bench_paths: dict, timings: dict) -> str:
+    rows = [("artifact", "format", "precision", "size MB", "parity", "accuracy", "sentence p50 ms")]
+    rows.append(("PyTorch reference", "pytorch", "fp32", "", "", f"{100 * report['reference']['accuracy']:.2f}%", ""))
+    for a in report["artifacts"]:
+        if a["precision"] == "int8":
+            metric = f"agree {100 * a['agreement']:.2f}%"
+        else:
+            metric = f"max|Δ| {a['max_abs_diff']:.1e}"
+        rows.append((a["file"], a["format"], a["precision"], f"{a['bytes'] / 1e6:.2f}", ("PASS " if a["passed"] else "FAIL ") + metric, f"{100 * a['accuracy']:.2f}%", _bench_latency(bench_result, a["file"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["", f"albert-edge pipeline summary ({report['sentences']} sentences from {report['data']})", ""]
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append(f"artifacts:     {out}")
+    lines.append(f"manifest:      {out / 'manifest.json'}")
+    lines.append(f"parity report: {out / 'parity.json'}")
+    for k, v in (bench_paths or {}).items():
+        if isinstance(v, (str, Path)) and k in ("json", "report", "markdown"):
+            lines.append(f"benchmark {k}: {v}")
+    lines.append("stage times:   " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+    lines.append("parity gate:   " + ("PASSED" if report["passed"] else "FAILED"))
+    return "\n".join(lines)

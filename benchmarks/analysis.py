@@ -129,7 +129,7 @@ def goals(result: dict) -> list[dict]:
         f"≥ {th}× smaller file",
         size,
         th,
-        why_peer or ("onnx-int8 missing" if ours is None else f"{'+' if size >= th else ''}{(size / th - 1) * 100:.0f}% vs target"),
+        why_peer or ("onnx-int8 missing" if ours is None else "file sizes unknown" if size is None else f"{'+' if size >= th else ''}{(size / th - 1) * 100:.0f}% vs target"),
     )
     fp32 = _art(result, "onnx-fp32")
     rec = latency_at(fp32, GOAL_SEQ_LEN, 1, t)

@@ -86,13 +86,15 @@ def _bars(result: dict, path, values: list[tuple[str, float, float | None, float
     hi = [v[3] - v[1] if v[3] is not None else 0 for v in values]
     err = [lo, hi] if any(v[2] is not None for v in values) else None
     bars = ax.bar(range(len(values)), ys, color=[_colour(result, n) for n in names], yerr=err, capsize=3)
-    for b, y in zip(bars, ys):
-        ax.annotate(fmt(y), (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+    tops = [max(v[1], v[3] if v[3] is not None else v[1]) for v in values]
+    for b, y, top in zip(bars, ys, tops):
+        # label above the whisker so the two never overlap
+        ax.annotate(fmt(y), (b.get_x() + b.get_width() / 2, top), ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(values)))
     ax.set_xticklabels(names, rotation=30, ha="right", fontsize=9)
     ax.set_ylabel(ylabel)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.set_ylim(0, max(ys) * 1.18 if max(ys) > 0 else 1)
+    ax.set_ylim(0, max(tops) * 1.15 if max(tops) > 0 else 1)
     fig.suptitle(_title(result, what), fontsize=10)
     return _save(fig, path)
 
@@ -166,6 +168,9 @@ def efficiency_plot(result: dict, path) -> bool:
             ax.axhline(p["gflops"], color="#555555", lw=0.8, ls="-." if p["engine"] != "onnxruntime" else "-")
             ax.annotate(f"{p['engine']} GEMM peak {p['gflops']:.0f}", (1, p["gflops"]), xycoords=("axes fraction", "data"), xytext=(-4, 2), textcoords="offset points", ha="right", fontsize=7)
     ax.set_xscale("log", base=2)
+    xs = sorted({r["seq_len"] for a in arts for r in a["latency"] if r["threads"] == t and r["batch"] == 1})
+    ax.set_xticks(xs)
+    ax.set_xticklabels([str(v) for v in xs])
     ax.set_xlabel("sequence length (tokens)")
     ax.set_ylabel("achieved GFLOP/s (analytic FLOPs / p50)")
     ax.set_ylim(bottom=0)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Compile the app's platform-independent Java (tokenizer, classifier maths, benchmark statistics)
+# with its JUnit 5 tests and run them on the desktop JVM with Debian's junit5 console launcher.
+#
+#   android_demo/run_jvm_tests.sh [BUILD_DIR] [-- extra java -D options]
+#
+# Android-only classes (activities, the LiteRT backend) are left out: they need android.jar and
+# the LiteRT runtime, which only exist on a device. Exit status is the launcher's (0 = all passed).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+BUILD="${1:-$HERE/build/jvm-tests}"
+shift || true
+[[ "${1:-}" == "--" ]] && shift
+
+JUNIT=/usr/share/java/junit-platform-console-standalone.jar
+if [[ ! -f "$JUNIT" ]]; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        apt-get install -y -qq junit5 >/dev/null
+    fi
+    [[ -f "$JUNIT" ]] || { echo "junit5 console launcher missing: apt-get install junit5" >&2; exit 3; }
+fi
+command -v javac >/dev/null || { echo "javac missing: apt-get install default-jdk-headless" >&2; exit 3; }
+
+SRC="$HERE/app/src/main/java"
+TEST="$HERE/app/src/test/java"
+rm -rf "$BUILD"
+mkdir -p "$BUILD/main" "$BUILD/test"
+# The pure-Java part of the app: everything that does not import android.* or org.tensorflow.*.
+mapfile -t MAIN < <(grep -L -E '^import (android|org\.tensorflow)\.' $(find "$SRC" -name '*.java') | sort)
+# --release 8: the same language level and class library surface as the APK build.
+javac --release 8 -encoding UTF-8 -Xlint:all -Werror -d "$BUILD/main" "${MAIN[@]}"
+javac -encoding UTF-8 -d "$BUILD/test" -cp "$BUILD/main:$JUNIT" $(find "$TEST" -name '*.java')
+exec java -Xss16m "$@" -jar "$JUNIT" \
+    --class-path "$BUILD/main:$BUILD/test:$HERE/app/src/test/resources" \
+    --scan-class-path "$BUILD/test" \
+    --disable-banner --disable-ansi-colors --fail-if-no-tests --details=tree --details-theme=ascii

@@ -1,0 +1,210 @@
+"""ARM64 parity (albert_edge/arm64.py + arm64/runner.py).
+
+Fast tests cover the gate logic, mirror discovery and the error for missing tools. The slow test
+exports a tiny checkpoint with the project's CLI, runs it on emulated aarch64 (building the cached
+root in .cache/arm64-root first if needed: ~1 min of downloads) and checks that a corrupted int8
+ONNX and a corrupted fp32 TFLite artifact fail the check while the intact ones pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from albert_edge import arm64
+from albert_edge.errors import AlbertEdgeError, ParityError
+from albert_edge.parity import Thresholds
+
+# ---------------------------------------------------------------------------------------- fast
+
+
+def test_debian_mirror_from_deb822_and_one_line_sources():
+    deb822 = """Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
+URIs: http://mirror.example.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+
+Types: deb
+URIs: https://deb.nodesource.com/node_20.x
+Suites: nodistro
+"""
+    assert arm64.debian_mirror(deb822) == "http://mirror.example.org/debian"
+    one_line = "# deb http://commented.example/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://ftp.example.de/debian/ bookworm main\n"
+    assert arm64.debian_mirror(one_line) == "http://ftp.example.de/debian"
+    assert arm64.debian_mirror("deb https://packages.cloud.google.com/apt cloud-sdk main\n") == arm64.DEFAULT_MIRROR
+
+
+def _entries(*specs):
+    return [{"file": f, "format": f.rsplit(".", 1)[-1], "precision": p} for f, p in specs]
+
+
+def test_evaluate_gates_fp32_against_pytorch_and_x86():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(40, 2)).astype(np.float32)
+    labels = ref.argmax(1)
+    good = ref + 5e-6
+    off = ref.copy()
+    off[3, 0] += 3e-4  # one logit beyond verify's fp32 bound
+    res = arm64.evaluate(_entries(("a.onnx", "fp32"), ("b.tflite", "fp32")), ref, {"a.onnx": good, "b.tflite": good}, {"a.onnx": good, "b.tflite": off}, labels, Thresholds())
+    assert res[0]["passed"] and not res[0]["failures"]
+    assert not res[1]["passed"]
+    assert any("vs PyTorch" in f for f in res[1]["failures"]) and any("vs x86" in f for f in res[1]["failures"])
+    assert res[1]["arm64_vs_pytorch"]["max_abs_diff"] == pytest.approx(3e-4, rel=1e-3)
+
+
+def test_evaluate_int8_gates_on_pytorch_labels_not_on_x86_rounding():
+    rng = np.random.default_rng(1)
+    ref = rng.normal(size=(200, 2)).astype(np.float32)
+    labels = ref.argmax(1)
+    arm_ok = ref + rng.normal(scale=1e-3, size=ref.shape).astype(np.float32)
+    arm_ok[np.abs(ref[:, 0] - ref[:, 1]) < 5e-3] = ref[np.abs(ref[:, 0] - ref[:, 1]) < 5e-3]  # no accidental flips
+    x86_off = ref.copy()
+    x86_off[:5] = x86_off[:5, ::-1]  # x86 kernels flip 5 labels (AVX2 u8s8 saturation, say)
+    res = arm64.evaluate(_entries(("m.int8.onnx", "int8")), ref, {"m.int8.onnx": x86_off}, {"m.int8.onnx": arm_ok}, labels, Thresholds())
+    assert res[0]["passed"], res[0]["failures"]
+    assert res[0]["arm64_vs_x86"]["agreement"] < 0.995  # reported, not gated
+    arm_bad = ref.copy()
+    arm_bad[:2] = arm_bad[:2, ::-1]  # 2 of 200 flipped: 99.0% agreement < 99.5%
+    res = arm64.evaluate(_entries(("m.int8.onnx", "int8")), ref, {"m.int8.onnx": ref}, {"m.int8.onnx": arm_bad}, labels, Thresholds())
+    assert not res[0]["passed"]
+    assert any("label agreement 99.00%" in f for f in res[0]["failures"])
+    table = arm64.format_table({"sentences": 200, "data": "x.tsv", "artifacts": res})
+    assert "FAIL" in table and "m.int8.onnx" in table
+
+
+def test_missing_tools_give_one_clear_line(monkeypatch):
+    monkeypatch.setattr(arm64.shutil, "which", lambda name: None)
+    with pytest.raises(AlbertEdgeError, match="apt-get install debootstrap qemu-user-static"):
+        arm64.ensure_tools(install=False)
+
+
+def test_qemu_environment_is_clean_and_pins_the_cpu(tmp_path):
+    (tmp_path / "usr/bin").mkdir(parents=True)
+    (tmp_path / "usr/bin/python3.11").write_text("")
+    cmd, env = arm64.qemu_command(tmp_path, "/usr/bin/qemu-aarch64-static", ["x.py"])
+    assert cmd == ["/usr/bin/qemu-aarch64-static", "-L", str(tmp_path), str(tmp_path / "usr/bin/python3.11"), "x.py"]
+    assert env["QEMU_CPU"] == "cortex-a76"
+    assert env["PYTHONPATH"] == str(tmp_path / arm64.SITE)
+    assert "VIRTUAL_ENV" not in env and "LD_LIBRARY_PATH" not in env
+
+
+def test_cpuinfo_describes_an_arm_core():
+    assert "CPU implementer\t: 0x41" in arm64.CPUINFO and "asimddp" in arm64.CPUINFO
+    assert "model name" not in arm64.CPUINFO  # an x86-style file is what crashes onnxruntime
+
+
+# ---------------------------------------------------------------------------------------- slow
+
+
+@pytest.fixture(scope="module")
+def arm_root():
+    try:
+        arm64.ensure_tools(install=True, quiet=True)
+    except AlbertEdgeError as e:
+        pytest.skip(f"arm64 parity cannot run here: {e}")
+    root = Path(os.environ.get("ALBERT_EDGE_ARM64_ROOT", arm64.DEFAULT_ROOT))
+    if arm64.read_stamp(root) is None and os.geteuid() != 0:
+        pytest.skip("no cached arm64 root and building one needs root")
+    # The root is a git-ignored cache shared with `make arm64-parity` (a first build downloads ~200 MB).
+    return arm64.ensure_root(root, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    work = tmp_path_factory.mktemp("arm64")
+    return arm64.build_artifacts(work, None, quiet=True)
+
+
+def _reseal(folder: Path, file: str) -> None:
+    """Rewrite the manifest's size/sha for a modified file: the check must catch the numbers, not the checksum."""
+    from albert_edge.fsutil import sha256_file
+
+    m = json.loads((folder / "manifest.json").read_text())
+    for a in m["artifacts"]:
+        if a["file"] == file:
+            a["sha256"] = sha256_file(folder / file)
+            a["bytes"] = (folder / file).stat().st_size
+    (folder / "manifest.json").write_text(json.dumps(m))
+
+
+def _negate_int8_classifier(path: Path) -> None:
+    """Negate the int8 weight of the MatMulInteger that feeds `logits`: every label flips."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    producer = {o: n for n in m.graph.node for o in n.output}
+    inits = {i.name: i for i in m.graph.initializer}
+    name, node = "logits", None
+    for _ in range(10):
+        node = producer[name]
+        if node.op_type == "MatMulInteger":
+            break
+        name = next(i for i in node.input if i in producer)
+    assert node is not None and node.op_type == "MatMulInteger", "int8 classifier not found"
+    w = inits[node.input[1]]
+    q = numpy_helper.to_array(w)
+    assert q.dtype == np.int8
+    w.CopyFrom(numpy_helper.from_array(np.clip(-q.astype(np.int16), -127, 127).astype(np.int8), w.name))
+    onnx.save(m, str(path))
+
+
+def _scale_fp32_tensor_bytes(path: Path, weights: np.ndarray, factor: float) -> None:
+    """Scale one fp32 weight where its exact bytes sit in the flatbuffer (found by content)."""
+    data = path.read_bytes()
+    raw = weights.astype("<f4").tobytes()
+    assert data.count(raw) == 1, "weight bytes not found exactly once"
+    path.write_bytes(data.replace(raw, (weights * factor).astype("<f4").tobytes()))
+
+
+@pytest.mark.slow
+def test_arm64_parity_passes_and_a_corrupted_artifact_fails(arm_root, artifacts, tmp_path):
+    report = arm64.check_folder(artifacts, arm_root, limit=24, quiet=True)
+    by_file = {a["file"]: a for a in report["artifacts"]}
+    assert set(by_file) == set(arm64.DEFAULT_FILES)
+    assert report["arm64_environment"]["machine"] == "aarch64"
+    assert report["arm64_environment"]["qemu_cpu"] == "cortex-a76"
+    for a in report["artifacts"]:
+        assert a["passed"], (a["file"], a["failures"])
+    assert by_file["model.onnx"]["arm64_vs_pytorch"]["max_abs_diff"] <= 1e-4
+    assert by_file["model.tflite"]["arm64_vs_x86"]["max_abs_diff"] <= 1e-4
+    # int8 really is quantized (differs from fp32) yet keeps the labels.
+    assert by_file["model.int8.tflite"]["arm64_vs_pytorch"]["max_abs_diff"] > 1e-4
+
+    bad = tmp_path / "corrupted"
+    shutil.copytree(artifacts, bad)
+    _negate_int8_classifier(bad / "model.int8.onnx")
+    _reseal(bad, "model.int8.onnx")
+    from safetensors.numpy import load_file
+
+    src = json.loads((bad / "manifest.json").read_text())["source"]
+    pooler = load_file(str(Path(src["model_dir"]) / src["weights_file"]))["albert.pooler.weight"]
+    _scale_fp32_tensor_bytes(bad / "model.tflite", pooler, 1.05)
+    _reseal(bad, "model.tflite")
+
+    class Args:
+        artifacts = str(bad)
+        model = None
+        files = "model.onnx,model.int8.onnx,model.tflite"
+        data = None
+        limit = 24
+        root = str(arm_root)
+        work = str(tmp_path / "work")
+        rebuild_root = False
+        no_install = True
+        json = str(tmp_path / "report.json")
+        quiet = True
+
+    with pytest.raises(ParityError, match="arm64 parity failed") as exc:
+        arm64.run(Args)
+    assert "model.int8.onnx" in str(exc.value) and "model.tflite" in str(exc.value)
+    saved = {a["file"]: a for a in json.loads((tmp_path / "report.json").read_text())["artifacts"]}
+    assert saved["model.onnx"]["passed"]
+    assert not saved["model.int8.onnx"]["passed"] and saved["model.int8.onnx"]["arm64_vs_pytorch"]["agreement"] < 0.5
+    assert not saved["model.tflite"]["passed"] and saved["model.tflite"]["arm64_vs_pytorch"]["max_abs_diff"] > 1e-4

@@ -22,6 +22,10 @@ demo: env
 test: env
 	$(PY) -m pytest -q
 
+# Correctness of the fp32/int8 ONNX and TFLite artifacts on aarch64 kernels, under qemu (docs/arm64.md).
+arm64-parity: env
+	$(PY) -m albert_edge.arm64
+
 clean:
 	rm -rf artifacts .pytest_cache
 

@@ -63,7 +63,8 @@ make_checkpoint(sys.argv[1], spm, init_std=0.02, **{k: cfg[k] for k in keys if k
 EOF
   fi
   export_all "$model" "$WORK/albert-base-shaped-artifacts"
-  "$CLI" bench "$WORK/albert-base-shaped-artifacts" --model "$model" --name albert-base-shaped "$@"
+  # ALBERT-base is ~40x the demo model's compute: a larger default budget (later options win).
+  "$CLI" bench "$WORK/albert-base-shaped-artifacts" --model "$model" --name albert-base-shaped --budget-s "${BENCH_BASE_BUDGET_S:-900}" "$@"
 }
 
 case "$WHICH" in

@@ -226,6 +226,21 @@ def test_int8_size_and_parity(art):
     assert stats["duplicate_buffers"] == 0
     # ~1 byte per parameter: the 30k x 16 embedding table (most of this model) is int8 too.
     assert stats["bytes"] <= 1.15 * n_params, (stats, n_params)
+    # Per-channel scales are stored once too: every signature's tensor for a quantized weight
+    # points at the same quantization table.
+    from ai_edge_litert import schema_py_generated as schema
+
+    data = (folder / "model.int8.tflite").read_bytes()
+    m = schema.Model.GetRootAs(data, 0)
+    tables: dict[int, set] = {}
+    for s in range(m.SubgraphsLength()):
+        g = m.Subgraphs(s)
+        for t in range(g.TensorsLength()):
+            tensor = g.Tensors(t)
+            q = tensor.Quantization()
+            if tensor.Buffer() and m.Buffers(tensor.Buffer()).DataLength() and q is not None and q.ScaleLength() > 1:
+                tables.setdefault(tensor.Buffer(), set()).add(q._tab.Pos)
+    assert tables and all(len(p) == 1 for p in tables.values())
     ids = _ids(60, max_len=24, seed=1)
     ref = _torch_logits(ckpt, ids)
     got = _runner(folder, "model.int8.tflite").logits(ids)

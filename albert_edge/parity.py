@@ -49,17 +49,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--artifacts", metavar="FILES", help="comma-separated artifact files to check (default: all in the manifest)")
     p.add_argument("--limit", type=int, help="use only the first N rows")
     p.add_argument("--threads", type=int, help="threads per runtime (default: runtime default)")
-    t = Thresholds()
-    p.add_argument("--fp32-max-abs", type=float, default=t.fp32_max_abs, help="fp32 max |Δlogit| (default %(default)g)")
-    p.add_argument("--fp16-max-abs", type=float, default=t.fp16_max_abs, help="fp16 max |Δlogit| (default %(default)g)")
-    p.add_argument("--int8-min-agreement", type=float, default=t.int8_min_agreement, help="int8 label agreement, fraction (default %(default)g)")
-    p.add_argument("--int8-max-accuracy-drop", type=float, default=t.int8_max_accuracy_drop, help="int8 accuracy drop, fraction (default %(default)g = 0.5 pt)")
+    add_threshold_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.add_argument("--quiet", action="store_true")
 
 
+def add_threshold_arguments(p: argparse.ArgumentParser) -> None:
+    t = Thresholds()
+    g = p.add_argument_group("parity thresholds")
+    g.add_argument("--fp32-max-abs", type=float, default=t.fp32_max_abs, help="fp32 max |Δlogit| (default %(default)g)")
+    g.add_argument("--fp16-max-abs", type=float, default=t.fp16_max_abs, help="fp16 max |Δlogit| (default %(default)g)")
+    g.add_argument("--int8-min-agreement", type=float, default=t.int8_min_agreement, help="int8 label agreement, fraction (default %(default)g)")
+    g.add_argument("--int8-max-accuracy-drop", type=float, default=t.int8_max_accuracy_drop, help="int8 accuracy drop, fraction (default %(default)g = 0.5 pt)")
+
+
+def thresholds_from_args(args) -> Thresholds:
+    return Thresholds(args.fp32_max_abs, args.fp16_max_abs, args.int8_min_agreement, args.int8_max_accuracy_drop)
+
+
 def run(args) -> int:
-    thresholds = Thresholds(args.fp32_max_abs, args.fp16_max_abs, args.int8_min_agreement, args.int8_max_accuracy_drop)
+    thresholds = thresholds_from_args(args)
     files = [f.strip() for f in args.artifacts.split(",") if f.strip()] if args.artifacts else None
     report = verify(args.output, data=args.data, model_dir=args.model, thresholds=thresholds, files=files, limit=args.limit, threads=args.threads, quiet=args.quiet)
     if args.json:

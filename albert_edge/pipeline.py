@@ -26,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-bench", dest="bench", action="store_false", help="skip the quick benchmark")
     p.add_argument("--threads", type=int, help="threads for verify")
     p.add_argument("--overwrite", action="store_true", help="replace an existing artifacts folder")
+    from .parity import add_threshold_arguments
+
+    add_threshold_arguments(p)
 
 
 def _stage(name: str, fn, timings: dict):
@@ -42,7 +45,7 @@ def _stage(name: str, fn, timings: dict):
 def run(args) -> int:
     from .data import DEMO_MODEL_DIR, REPO_ROOT, default_eval_data
     from .export.onnx_export import export_onnx
-    from .parity import format_table, verify
+    from .parity import format_table, thresholds_from_args, verify
     from .quantize.onnx_quant import quantize_onnx
 
     model = Path(args.model) if args.model else DEMO_MODEL_DIR
@@ -65,7 +68,7 @@ def run(args) -> int:
         _stage("export tflite", lambda: export_tflite(model, out, buckets=buckets, overwrite=True), timings)
         _stage("quantize tflite (dynamic int8)", lambda: quantize_tflite(out, mode="dynamic", overwrite=True), timings)
         _stage("quantize tflite (fp16)", lambda: quantize_tflite(out, mode="fp16", overwrite=True), timings)
-    report = _stage("verify", lambda: verify(out, data=data, model_dir=model, threads=args.threads), timings)
+    report = _stage("verify", lambda: verify(out, data=data, model_dir=model, thresholds=thresholds_from_args(args), threads=args.threads), timings)
     print(format_table(report), file=sys.stderr)
     bench_result, bench_paths = None, {}
     if args.bench:

@@ -40,6 +40,8 @@ def train_spiece(out_dir: str | Path, texts: list[str], vocab_size: int = 400, s
         **_SPM_ARGS,
     )
     (out_dir / "spiece.model").write_bytes(buf.getvalue())
+    # Lets AutoTokenizer.from_pretrained(out_dir) pick ALBERT's tokenizer without a model config.
+    (out_dir / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "AlbertTokenizer", "do_lower_case": True, "keep_accents": False, "remove_space": True}))
     return out_dir / "spiece.model"
 
 

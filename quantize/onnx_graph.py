@@ -217,7 +217,23 @@ def graph_stats(model: onnx.ModelProto) -> dict:
         # A weight matmul multiplies by a 2-D initializer (activation x activation matmuls do not count).
         return len(n.input) >= 2 and n.input[1] in inits and len(inits[n.input[1]].dims) == 2
 
+    producer = {o: n for n in g.node for o in n.output}
+
+    def qdq_weight(n) -> bool:
+        # Static QDQ: MatMul(DequantizeLinear(x_q), DequantizeLinear(W_int8)); ORT runs it as an integer
+        # matmul (QLinearMatMul / MatMulIntegerToFloat) when both sides are dequantized 8-bit tensors.
+        if n.op_type != "MatMul" or len(n.input) < 2:
+            return False
+        a, b = producer.get(n.input[0]), producer.get(n.input[1])
+        return (
+            a is not None and a.op_type == "DequantizeLinear"
+            and b is not None and b.op_type == "DequantizeLinear"
+            and b.input[0] in inits and len(inits[b.input[0]].dims) == 2
+            and inits[b.input[0]].data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+        )
+
     integer = sum(k for op, k in INTEGER_WEIGHT_OPS.items() for n in g.node if n.op_type == op and has_weight(n))
+    integer += sum(1 for n in g.node if qdq_weight(n))
     floating = sum(k for op, k in FLOAT_WEIGHT_OPS.items() for n in g.node if n.op_type == op and has_weight(n))
     dead = [t.name for t in g.initializer if t.name not in used]
     return {

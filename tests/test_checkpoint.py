@@ -1,0 +1,97 @@
+"""Checkpoint loading: safetensors and legacy .bin, grouped layers, labels, and every user mistake."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+
+import pytest
+import torch
+
+from albert_edge.checkpoint import load_checkpoint
+from albert_edge.errors import AlbertEdgeError
+
+
+def test_loads_safetensors_and_labels(tiny_ckpt):
+    c = load_checkpoint(tiny_ckpt)
+    assert c.weights_file.name == "model.safetensors"
+    assert c.labels == ["negative", "positive"]
+    assert not c.model.training
+    # ALBERT shares one layer: unique parameters are far fewer than an unshared BERT of the same shape.
+    layer = c.model.albert.encoder.albert_layer_groups[0].albert_layers[0]
+    assert sum(p.numel() for p in layer.parameters()) < c.unique_parameters
+
+
+def test_loads_grouped_legacy_bin(grouped_ckpt):
+    c = load_checkpoint(grouped_ckpt)
+    assert c.weights_file.name == "pytorch_model.bin"
+    assert c.config.num_hidden_groups == 2 and c.config.inner_group_num == 2
+    assert c.labels == ["sad", "meh", "glad"]
+    ids = torch.tensor([c.tokenizer("good film")["input_ids"]])
+    assert c.model(input_ids=ids).logits.shape == (1, 3)
+
+
+def test_loaded_weights_equal_saved(grouped_ckpt):
+    saved = torch.load(grouped_ckpt / "pytorch_model.bin", weights_only=True)
+    got = load_checkpoint(grouped_ckpt).model.state_dict()
+    for k, v in saved.items():
+        assert torch.equal(got[k], v), k
+
+
+def _copy(src, tmp_path):
+    dst = tmp_path / "m"
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: shutil.rmtree(d), "does not exist"),
+        (lambda d: (d / "config.json").unlink(), "no config.json"),
+        (lambda d: (d / "config.json").write_text("{not json"), "not valid JSON"),
+        (lambda d: (d / "config.json").write_text(json.dumps({"model_type": "bert"})), "model_type 'bert'"),
+        (lambda d: (d / "model.safetensors").unlink(), "has no weights"),
+        (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:5000]), "cannot read weights"),
+        (lambda d: [(d / n).unlink() for n in ("spiece.model", "tokenizer.json") if (d / n).exists()], "no tokenizer"),
+    ],
+    ids=["missing-folder", "no-config", "corrupt-config", "not-albert", "no-weights", "truncated-weights", "no-tokenizer"],
+)
+def test_user_mistakes_are_one_line_errors(tiny_ckpt, tmp_path, mutate, message):
+    d = _copy(tiny_ckpt, tmp_path)
+    mutate(d)
+    with pytest.raises(AlbertEdgeError, match=message) as e:
+        load_checkpoint(d)
+    assert "\n" not in str(e.value)
+
+
+def test_missing_classifier_is_explained(grouped_ckpt, tmp_path):
+    d = _copy(grouped_ckpt, tmp_path)
+    sd = torch.load(d / "pytorch_model.bin", weights_only=True)
+    torch.save({k: v for k, v in sd.items() if not k.startswith("classifier.")}, d / "pytorch_model.bin")
+    with pytest.raises(AlbertEdgeError, match="classifier"):
+        load_checkpoint(d)
+
+
+def test_shape_mismatch_names_the_tensor(tiny_ckpt, tmp_path):
+    d = _copy(tiny_ckpt, tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["intermediate_size"] = 48
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(AlbertEdgeError, match="ffn"):
+        load_checkpoint(d)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("unpickled arbitrary code!",))
+
+
+def test_legacy_bin_is_never_unpickled_as_objects(grouped_ckpt, tmp_path, capsys):
+    d = _copy(grouped_ckpt, tmp_path)
+    with open(d / "pytorch_model.bin", "wb") as f:
+        pickle.dump({"x": _Evil()}, f)
+    with pytest.raises(AlbertEdgeError, match="cannot read weights"):
+        load_checkpoint(d)
+    assert "unpickled arbitrary code!" not in capsys.readouterr().out

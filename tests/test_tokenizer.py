@@ -1,0 +1,70 @@
+"""The tokenizer we load must reproduce SentencePiece itself (the transformers-5 `<unk>` trap)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pytest
+import sentencepiece as spm
+
+from albert_edge.data import SAMPLES_TSV, read_labeled_tsv, sst2_dev
+from albert_edge.tokenizer import TextEncoder, load_tokenizer, pad_batch, truncate_ids
+
+
+def albert_preprocess(text: str) -> str:
+    """ALBERT's reference preprocessing (google-research/albert tokenization.preprocess_text)."""
+    out = " ".join(text.strip().split())
+    out = out.replace("``", '"').replace("''", '"')
+    out = unicodedata.normalize("NFKD", out)
+    out = "".join(c for c in out if not unicodedata.combining(c))
+    return out.lower()
+
+
+def _texts():
+    dev = sst2_dev()
+    texts = read_labeled_tsv(dev)[0] if dev else []
+    return texts + read_labeled_tsv(SAMPLES_TSV)[0] + ["Hello, my dog is cute", "  spaced   out  ", "Café déjà vu — naïve ``quotes''"]
+
+
+@pytest.mark.parametrize("which", ["session", "own"])
+def test_ids_equal_sentencepiece(which, spiece_dir, own_spiece_dir):
+    folder = spiece_dir if which == "session" else own_spiece_dir
+    tok = load_tokenizer(folder)
+    sp = spm.SentencePieceProcessor(model_file=str(folder / "spiece.model"))
+    mismatches = []
+    for t in _texts():
+        ours = tok(t, add_special_tokens=False)["input_ids"]
+        ref = sp.encode(albert_preprocess(t))
+        if ours != ref:
+            mismatches.append((t, ours, ref))
+    assert not mismatches, f"{len(mismatches)} mismatches, first: {mismatches[0]}"
+
+
+def test_official_vocab_known_ids(spiece_dir):
+    if sp_size(spiece_dir) != 30000:
+        pytest.skip("../shared/tokenizers/albert-base-v2 is missing: official 30k vocabulary not available")
+    tok = load_tokenizer(spiece_dir)
+    assert tok("hello, my dog is cute")["input_ids"] == [2, 10975, 15, 51, 1952, 25, 10901, 3]
+
+
+def sp_size(folder):
+    return spm.SentencePieceProcessor(model_file=str(folder / "spiece.model")).get_piece_size()
+
+
+def test_no_unk_for_ordinary_words(spiece_dir):
+    tok = load_tokenizer(spiece_dir)
+    ids = tok("the movie was wonderful and the actors were great", add_special_tokens=False)["input_ids"]
+    assert tok.unk_token_id not in ids
+
+
+def test_encoder_truncates_and_pads(spiece_dir):
+    enc = TextEncoder(load_tokenizer(spiece_dir), max_length=8)
+    ids = enc.encode(["a very long sentence " * 10, "short"])
+    assert len(ids[0]) == 8 and ids[0][0] == 2 and ids[0][-1] == 3
+    feeds = pad_batch(ids)
+    assert feeds["input_ids"].shape == (2, 8)
+    assert feeds["attention_mask"][1].sum() == len(ids[1])
+    assert (feeds["input_ids"][1, len(ids[1]):] == 0).all()
+    assert truncate_ids([2, 5, 6, 7, 3], 4, 3) == [2, 5, 6, 3]
+    assert truncate_ids([2, 5, 3], 4, 3) == [2, 5, 3]

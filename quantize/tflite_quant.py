@@ -132,6 +132,10 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
 
     if mode not in MODES:
         raise AlbertEdgeError(f"unknown quantization mode {mode!r} (choose {', '.join(MODES)})")
+    if calibration is not None and mode != "static":
+        raise AlbertEdgeError("--calibration is only used by --mode static")
+    if calibration is not None and not Path(calibration).is_file():
+        raise AlbertEdgeError(f"calibration file {calibration} does not exist")
     folder = Path(folder)
     manifest = load_manifest(folder)
     if not any(a["file"] == SOURCE for a in manifest["artifacts"]):
@@ -142,9 +146,6 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
     out_path = folder / out_file
     if out_path.exists() and not overwrite:
         raise AlbertEdgeError(f"{out_path} already exists (use --overwrite)")
-    if calibration is not None and mode != "static":
-        raise AlbertEdgeError("--calibration is only used by --mode static")
-
     from ai_edge_quantizer import quantizer
 
     q = quantizer.Quantizer(src.read_bytes(), recipe_for(mode))

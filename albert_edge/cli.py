@@ -39,12 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     groups: dict[str, argparse._SubParsersAction] = {}
     for words, modname in COMMANDS:
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as e:  # DEV-ONLY: tolerate commands still being written; removed before release
-            if e.name != modname:
-                raise
-            continue
+        mod = importlib.import_module(modname)
         if len(words) == 1:
             p = top.add_parser(words[0], help=mod.HELP, description=mod.HELP)
         else:

@@ -1,0 +1,43 @@
+"""`albert-edge pipeline`: every stage end to end, and an exit code that reflects the parity gate."""
+
+from __future__ import annotations
+
+import json
+
+from albert_edge.data import SAMPLES_TSV
+
+
+def test_pipeline_all_formats(cli, tiny_ckpt, tmp_path):
+    out = tmp_path / "art"
+    r = cli(
+        "pipeline", "--model", tiny_ckpt, "--output", out, "--data", SAMPLES_TSV, "--no-bench",
+        "--max-length", "32", "--buckets", "16,32",
+        # Random tiny weights are a worst case for int8; the real-data gate uses the default thresholds.
+        "--int8-min-agreement", "0.85", "--int8-max-accuracy-drop", "0.1",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "pipeline summary" in r.stdout and "parity gate:   PASSED" in r.stdout
+    man = json.loads((out / "manifest.json").read_text())
+    files = {a["file"] for a in man["artifacts"]}
+    assert files == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.fp16.tflite"}
+    for f in files:
+        assert f in r.stdout
+    assert json.loads((out / "parity.json").read_text())["passed"]
+
+
+def test_pipeline_fails_and_names_the_artifact(cli, tiny_ckpt, tmp_path):
+    out = tmp_path / "art"
+    r = cli("pipeline", "--model", tiny_ckpt, "--output", out, "--data", SAMPLES_TSV, "--no-bench", "--no-tflite", "--int8-min-agreement", "1.01")
+    assert r.returncode == 1
+    assert "parity gate failed: model.int8.onnx" in r.stderr
+    assert "parity gate:   FAILED" in r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_pipeline_refuses_existing_output(cli, tiny_ckpt, tmp_path):
+    out = tmp_path / "art"
+    out.mkdir()
+    (out / "x").write_text("keep")
+    r = cli("pipeline", "--model", tiny_ckpt, "--output", out, "--no-bench")
+    assert r.returncode == 2 and "not empty" in r.stderr
+    assert (out / "x").read_text() == "keep"

@@ -1,0 +1,33 @@
+"""Real-data parity: the embedded demo model on SST-2 dev, every format, default thresholds.
+
+This is the CI parity gate on real data. It needs ../shared (SST-2 dev); without it the test says so.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from albert_edge.data import DEMO_MODEL_DIR, sst2_dev
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_demo_model_all_formats_pass_default_gate(cli, tmp_path):
+    assert (DEMO_MODEL_DIR / "config.json").is_file(), "the embedded demo model is missing from the repository"
+    dev = sst2_dev()
+    if dev is None:
+        pytest.skip("../shared/data/sst2/dev.tsv is missing: real-data parity not run (CI has it)")
+    out = tmp_path / "demo"
+    r = cli("pipeline", "--output", out, "--data", dev, "--no-bench")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rep = json.loads((out / "parity.json").read_text())
+    assert rep["sentences"] == 872
+    by_file = {a["file"]: a for a in rep["artifacts"]}
+    assert set(by_file) == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.fp16.tflite"}
+    assert all(a["passed"] for a in by_file.values())
+    assert rep["reference"]["accuracy"] >= 0.80
+    man = json.loads((out / "manifest.json").read_text())
+    sizes = {a["file"]: a["bytes"] for a in man["artifacts"]}
+    assert sizes["model.int8.onnx"] < 0.35 * sizes["model.onnx"]

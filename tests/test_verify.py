@@ -1,0 +1,87 @@
+"""The parity gate must catch broken artifacts, not only pass good ones."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from albert_edge.cli import main
+from albert_edge.data import SAMPLES_TSV
+from albert_edge.errors import AlbertEdgeError
+from albert_edge.manifest import artifact_entry, load_manifest, save_manifest, upsert_artifact
+from albert_edge.parity import Thresholds, compare, verify
+
+
+def test_compare_metrics():
+    ref = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0]])
+    got = np.array([[1.0, 0.5], [0.0, 1.0], [0.0, 2.0]])
+    r = compare(ref, got, np.array([0, 1, 1]))
+    assert r["max_abs_diff"] == 2.0
+    assert r["agreement"] == pytest.approx(2 / 3) and r["disagreements"] == 1
+    assert r["accuracy"] == 1.0 and r["accuracy_drop"] == pytest.approx(-1 / 3)
+
+
+def test_thresholds_per_precision():
+    t = Thresholds()
+    assert t.check("fp32", {"max_abs_diff": 5e-5}) == []
+    assert t.check("fp32", {"max_abs_diff": 2e-4})
+    assert t.check("fp16", {"max_abs_diff": 5e-3}) == []
+    assert t.check("int8", {"agreement": 0.996, "accuracy_drop": 0.004}) == []
+    assert len(t.check("int8", {"agreement": 0.99, "accuracy_drop": 0.01})) == 2
+    assert t.check("fp32", {"max_abs_diff": float("nan")}), "NaN must fail"
+
+
+def _tamper(folder, scale):
+    """Scale the largest weight of model.onnx and re-register it, as a buggy exporter would."""
+    m = onnx.load(str(folder / "model.onnx"))
+    t = max(m.graph.initializer, key=lambda t: np.prod(t.dims) if len(t.dims) == 2 and t.dims[0] != 30000 else 0)
+    t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t) * scale, t.name))
+    onnx.save(m, str(folder / "model.onnx"))
+    man = load_manifest(folder)
+    old = next(a for a in man["artifacts"] if a["file"] == "model.onnx")
+    upsert_artifact(man, artifact_entry(folder, "model.onnx", "onnx", "fp32", old["inputs"], old["outputs"]))
+    save_manifest(folder, man)
+
+
+def test_gate_passes_good_and_fails_tampered(onnx_art, tmp_path, capsys):
+    folder = tmp_path / "art"
+    shutil.copytree(onnx_art, folder)
+    rep = verify(folder, data=SAMPLES_TSV, files=["model.onnx"], quiet=True)
+    assert rep["passed"] and rep["artifacts"][0]["max_abs_diff"] < 1e-4
+    _tamper(folder, 1.01)
+    rc = main(["verify", str(folder), "--data", str(SAMPLES_TSV), "--artifacts", "model.onnx"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "parity failed: model.onnx" in err and "max |Δlogit|" in err
+
+
+def test_int8_thresholds_are_enforced(onnx_art, capsys):
+    rc = main(["verify", str(onnx_art), "--data", str(SAMPLES_TSV), "--artifacts", "model.int8.onnx", "--int8-min-agreement", "1.01"])
+    assert rc == 1 and "label agreement" in capsys.readouterr().err
+
+
+def test_artifact_changed_behind_manifest_is_refused(onnx_art, tmp_path):
+    folder = tmp_path / "art"
+    shutil.copytree(onnx_art, folder)
+    with open(folder / "model.int8.onnx", "ab") as f:
+        f.write(b"junk")
+    with pytest.raises(AlbertEdgeError, match="does not match its manifest"):
+        verify(folder, data=SAMPLES_TSV, files=["model.int8.onnx"], quiet=True)
+
+
+def test_reference_must_be_the_exported_checkpoint(onnx_art, grouped_ckpt):
+    with pytest.raises(AlbertEdgeError, match="not the checkpoint"):
+        verify(onnx_art, data=SAMPLES_TSV, model_dir=grouped_ckpt, quiet=True)
+
+
+def test_full_run_writes_parity_json(onnx_art, tmp_path):
+    folder = tmp_path / "art"
+    shutil.copytree(onnx_art, folder)
+    verify(folder, data=SAMPLES_TSV, thresholds=Thresholds(int8_min_agreement=0.0, int8_max_accuracy_drop=1.0), quiet=True)
+    rep = json.loads((folder / "parity.json").read_text())
+    assert {a["file"] for a in rep["artifacts"]} == {"model.onnx", "model.int8.onnx"}
+    assert all(a["sha256"] for a in rep["artifacts"])

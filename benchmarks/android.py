@@ -339,6 +339,12 @@ def run_benchmark_model(adb: Adb, folder: Path, manifest: dict, binary: Path, se
     if not entries:
         raise AlbertEdgeError(f"{folder} has no TFLite artifacts (run `albert-edge export tflite` first)")
     vocab = int(manifest.get("model", {}).get("vocab_size") or 30000)
+    try:
+        from .flops import Shape
+
+        shape = Shape.from_config({**manifest["model"], "num_labels": len(manifest.get("labels") or []) or 2})
+    except (KeyError, TypeError, ValueError):
+        shape = None  # GFLOP/s is a nicety; a manifest without the model block still benchmarks
     dev_bin = f"{DEVICE_DIR}/benchmark_model"
     adb.shell(f"mkdir -p {DEVICE_DIR}")
     with step(f"pushing {binary.name} to {DEVICE_DIR}", quiet):
@@ -381,7 +387,7 @@ def run_benchmark_model(adb: Adb, folder: Path, manifest: dict, binary: Path, se
                 except AlbertEdgeError as err:
                     art["skipped"].append({"what": f"{sig['key']} threads={t}", "reason": str(err)})
                     continue
-                _add_benchmark_model_run(art, parsed, sig, t, warmup)
+                _add_benchmark_model_run(art, parsed, sig, t, warmup, shape)
         if not art["latency"]:
             art["error"] = "; ".join(s["reason"] for s in art["skipped"]) or "nothing was run"
         arts.append(art)
@@ -391,15 +397,19 @@ def run_benchmark_model(adb: Adb, folder: Path, manifest: dict, binary: Path, se
     return arts, notes
 
 
-def _add_benchmark_model_run(art: dict, parsed: dict, sig: dict, threads: int, warmup: int) -> None:
+def _add_benchmark_model_run(art: dict, parsed: dict, sig: dict, threads: int, warmup: int, shape=None) -> None:
     inf = parsed.get("inference")
     if inf is None:
         raise AlbertEdgeError("benchmark_model printed no statistics line for the timed runs")
     stats, how = stats_from_benchmark_model(inf)
-    art["latency"].append(
-        {"seq_len": sig["seq_len"], "batch": 1, "threads": threads, "runs": int(inf["count"]), "warmup": warmup,
-         "ms": stats, "stats_source": how, "signature": sig["key"], "first_inference_ms": parsed["first_inference_us"] / 1000.0}
-    )
+    lat = {"seq_len": sig["seq_len"], "batch": 1, "threads": threads, "runs": int(inf["count"]), "warmup": warmup,
+           "ms": stats, "stats_source": how, "signature": sig["key"], "first_inference_ms": parsed["first_inference_us"] / 1000.0}
+    if shape is not None and stats["p50"] > 0:
+        from .flops import forward_flops
+
+        lat["flops"] = int(forward_flops(shape, sig["seq_len"]))
+        lat["gflops_per_s"] = lat["flops"] / (stats["p50"] / 1000.0) / 1e9
+    art["latency"].append(lat)
     load_s = parsed["init_us"] / 1e6
     art["load_s"] = load_s if art["load_s"] is None else min(art["load_s"], load_s)
     peak_mb = parsed.get("peak_memory_mb") or parsed.get("vmrss_mb")

@@ -247,6 +247,10 @@ def test_benchmark_model_path_end_to_end(tflite_folder, tmp_path):
     q, f = arts["tflite-int8"], arts["tflite-fp32"]
     assert q["latency"][0]["seq_len"] == 16 and q["latency"][0]["ms"]["p50"] == pytest.approx(17.061)
     assert f["latency"][0]["ms"]["p50"] == pytest.approx(61.4027)
+    from albert_edge.benchmarks.flops import Shape, forward_flops
+
+    flops = forward_flops(Shape(32, 16, 3, 4, 64, 2), 16)
+    assert q["latency"][0]["flops"] == flops and q["latency"][0]["gflops_per_s"] == pytest.approx(flops / 0.017061 / 1e9)
     assert q["load_s"] == pytest.approx(0.061418)
     assert q["memory"][0]["peak_rss_bytes"] == int(41.2109 * android.MIB)
     assert q["memory"][0]["rss_growth_bytes"] == int(36.9883 * android.MIB)

@@ -167,7 +167,7 @@ def format_table(report: dict) -> str:
                 f"{a['mean_abs_diff']:.2e}",
                 f"{100 * a['agreement']:.2f}%",
                 f"{100 * a['accuracy']:.2f}%",
-                f"{-100 * a['accuracy_drop']:+.2f}",
+                f"{-100 * a['accuracy_drop'] + 0.0:+.2f}",
                 "PASS" if a["passed"] else "FAIL: " + "; ".join(a["failures"]),
             )
         )

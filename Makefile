@@ -22,6 +22,10 @@ demo: env
 test: env
 	$(PY) -m pytest -q
 
+# Signed debug APK of the Android demo, built offline with Debian's tools (docs/android.md).
+apk: env
+	bash android_demo/build_apk.sh
+
 # Correctness of the fp32/int8 ONNX and TFLite artifacts on aarch64 kernels, under qemu (docs/arm64.md).
 arm64-parity: env
 	$(PY) -m albert_edge.arm64

@@ -16,7 +16,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AlbertEdgeError
@@ -34,16 +34,16 @@ class TrainConfig:
     tokenizer: str | None = None  # default: the official albert-base-v2 SentencePiece folder
     labels: tuple[str, ...] = DEFAULT_LABELS
     embedding_size: int = 64
-    hidden_size: int = 256
-    layers: int = 6
+    hidden_size: int = 128
+    layers: int = 4
     heads: int = 4
     intermediate_size: int = 512
     groups: int = 1
     dropout: float = 0.1
-    init_std: float = 0.06
+    init_std: float = 0.09
     max_position_embeddings: int = 512
     epochs: int = 3
-    lr: float = 5e-4
+    lr: float = 3e-4
     warmup: float = 0.06  # fraction of all steps
     weight_decay: float = 0.01
     batch_size: int = 32
@@ -53,7 +53,6 @@ class TrainConfig:
     threads: int | None = None
     overwrite: bool = False
     quiet: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -174,7 +173,8 @@ def _resolve_inputs(cfg: TrainConfig) -> tuple[Path, Path | None, Path]:
             raise AlbertEdgeError(f"dev file {dev} does not exist")
     else:
         # SST-2 dev only fits when training on SST-2; a user's own --train gets a held-out slice.
-        dev = sst2_dev() if not cfg.train else None
+        sst2 = sst2_train()
+        dev = sst2_dev() if sst2 is not None and train.resolve() == sst2.resolve() else None
     if cfg.tokenizer:
         tok = Path(cfg.tokenizer)
     else:

@@ -30,24 +30,6 @@ def run(args) -> int:
     return 0
 
 
-class LogitsOnly:
-    """Wrap the HF model so the exported graph has exactly one output, `logits`."""
-
-    @staticmethod
-    def wrap(model):
-        import torch
-
-        class _Wrapped(torch.nn.Module):
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
-
-            def forward(self, input_ids, attention_mask, token_type_ids):
-                return self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
-
-        return _Wrapped(model).eval()
-
-
 def onnx_io(num_labels: int) -> tuple[list[dict], list[dict]]:
     inputs = [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in INPUT_NAMES]
     outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", num_labels]}]
@@ -64,6 +46,7 @@ def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwri
     from ..manifest import artifact_entry, save_manifest, upsert_artifact
     from ..progress import step
     from ..quantize.onnx_graph import graph_stats, remove_dead_initializers, resolve_initializer_aliases
+    from .wrappers import logits_only
 
     if max_length < 2:
         raise AlbertEdgeError("--max-length must be at least 2 ([CLS] and [SEP])")
@@ -71,7 +54,7 @@ def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwri
     with step(f"loading {model_dir}", quiet):
         ckpt = load_checkpoint(model_dir)
     manifest = open_output(folder, ckpt, max_length, overwrite, [ONNX_FILE])
-    wrapped = LogitsOnly.wrap(ckpt.model)
+    wrapped = logits_only(ckpt.model)
     sample = ckpt.tokenizer(["albert edge export"], return_tensors="pt")
     ex = tuple(sample[n] if n in sample else torch.zeros_like(sample["input_ids"]) for n in INPUT_NAMES)
     with step("exporting to ONNX (torch.onnx)", quiet), atomic_path(folder / ONNX_FILE, suffix=".onnx") as tmp:

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from .wrappers import logits_only
 
 HELP = "export a checkpoint to TFLite (LiteRT): fp32 model.tflite with one signature per sequence bucket"
 FILE = "model.tflite"
@@ -78,25 +79,6 @@ def _existing_max_length(folder: Path, ckpt) -> int | None:
     return m.get("max_seq_length")
 
 
-class _LogitsOnly:
-    """Built lazily (torch import): wraps the HF model so the graph returns {"logits": …} only."""
-
-    @staticmethod
-    def build(model):
-        import torch
-
-        class LogitsOnly(torch.nn.Module):
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
-
-            def forward(self, input_ids, attention_mask, token_type_ids):
-                out = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-                return {OUTPUT_NAME: out.logits}
-
-        return LogitsOnly(model).eval()
-
-
 def convert_buckets(model, buckets, quiet: bool = False) -> bytes:
     """Convert `model` (AlbertForSequenceClassification, eval) to one .tflite with a signature per bucket."""
     import torch
@@ -107,7 +89,7 @@ def convert_buckets(model, buckets, quiet: bool = False) -> bytes:
         os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
     import litert_torch
 
-    wrapped = _LogitsOnly.build(model)
+    wrapped = logits_only(model, as_dict=True)
     conv = litert_torch.Converter()
     for L in buckets:
         # int32 in the graph: what phones feed, and litert-torch would downcast int64 anyway.

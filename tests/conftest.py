@@ -50,27 +50,24 @@ def grouped_ckpt(tmp_path_factory, spiece_dir):
     )
 
 
-@pytest.fixture(scope="session")
-def onnx_art(tmp_path_factory, tiny_ckpt):
-    """Artifacts folder of the tiny model with model.onnx and model.int8.onnx."""
+def _export_and_quantize(folder, ckpt):
     from albert_edge.export.onnx_export import export_onnx
     from albert_edge.quantize.onnx_quant import quantize_onnx
 
-    folder = tmp_path_factory.mktemp("onnx-art") / "art"
-    export_onnx(tiny_ckpt, folder, quiet=True)
+    export_onnx(ckpt, folder, quiet=True)
     quantize_onnx(folder, quiet=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def onnx_art(tmp_path_factory, tiny_ckpt):
+    """Artifacts folder of the tiny model with model.onnx and model.int8.onnx."""
+    return _export_and_quantize(tmp_path_factory.mktemp("onnx-art") / "art", tiny_ckpt)
 
 
 @pytest.fixture(scope="session")
 def grouped_art(tmp_path_factory, grouped_ckpt):
-    from albert_edge.export.onnx_export import export_onnx
-    from albert_edge.quantize.onnx_quant import quantize_onnx
-
-    folder = tmp_path_factory.mktemp("grouped-art") / "art"
-    export_onnx(grouped_ckpt, folder, quiet=True)
-    quantize_onnx(folder, quiet=True)
-    return folder
+    return _export_and_quantize(tmp_path_factory.mktemp("grouped-art") / "art", grouped_ckpt)
 
 
 def run_cli(*args, input: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -531,10 +531,15 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(p)
     args = p.parse_args(argv)
     try:
-        return run(args)
+        code = run(args)
     except AlbertEdgeError as e:
         print(f"arm64-parity: error: {e}", file=sys.stderr)
-        return e.exit_code
+        code = e.exit_code
+    # LiteRT's native objects log their teardown on fd 2 at interpreter exit, after the verdict;
+    # everything worth reading has been printed by now.
+    sys.stderr.flush()
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    return code
 
 
 if __name__ == "__main__":

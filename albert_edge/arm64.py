@@ -53,7 +53,8 @@ WHEELS = ("numpy", "onnxruntime", "ai-edge-litert")
 # pip matches a --platform tag exactly (it does not widen manylinux_2_28 to older tags), and the
 # wheels are tagged variously: onnxruntime 2_27/2_28, ai-edge-litert 2_27, numpy 2_17/2_28.
 WHEEL_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
-DEFAULT_FILES = ("model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite")
+# Checked when present (fp16 is optional: `quantize tflite --mode fp16`); the exported set has the first four.
+DEFAULT_FILES = ("model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.fp16.tflite")
 
 # A Cortex-A76 (part 0xd0b) as the kernel describes it, matching QEMU_CPU: onnxruntime reads this
 # file through cpuinfo at import and crashes on the x86 host's text.

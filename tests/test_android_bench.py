@@ -343,3 +343,33 @@ def test_cli_without_adb_exits_with_one_line(tmp_path, monkeypatch, capsys):
     code = cli.main(["bench", "--android", "--tool", "app", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "adb not found" in err[0]
+
+
+def test_adb_transport_runs_the_adb_executable(tmp_path):
+    """The real Adb class against a stand-in `adb` executable: argument layout, output, exit codes."""
+    log = tmp_path / "argv.log"
+    exe = tmp_path / "adb"
+    exe.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s|" "$@" >> "{log}"; echo >> "{log}"\n'
+        'if [ "$1" = devices ]; then printf "List of devices attached\\nABC123\\tdevice\\n\\n"; exit 0; fi\n'
+        'if [ "$3" = shell ] && [ "$4" = "false" ]; then echo "boom" >&2; exit 3; fi\n'
+        'if [ "$3" = shell ]; then echo "ran: $4"; exit 0; fi\n'
+        'if [ "$3" = push ] || [ "$3" = pull ] || [ "$3" = install ]; then exit 0; fi\n'
+        "exit 1\n"
+    )
+    exe.chmod(0o755)
+    adb = android.Adb(adb=str(exe))
+    assert adb.devices() == [("ABC123", "device")]
+    adb.serial = "ABC123"
+    assert adb.shell("getprop ro.product.model").strip() == "ran: getprop ro.product.model"
+    with pytest.raises(AlbertEdgeError, match=r"failed \(exit 3\): boom"):
+        adb.shell("false")
+    assert adb.shell("false", check=False) == ""
+    adb.push(exe, "/data/local/tmp/x")
+    adb.install(exe)
+    calls = log.read_text().splitlines()
+    assert calls[0] == "devices|"
+    assert calls[1] == "-s|ABC123|shell|getprop ro.product.model|"
+    assert calls[-2] == f"-s|ABC123|push|{exe}|/data/local/tmp/x|"
+    assert calls[-1] == f"-s|ABC123|install|-r|-g|{exe}|"

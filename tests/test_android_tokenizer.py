@@ -97,7 +97,8 @@ def test_java_suite_passes(junit):
     for name in ("ClassifierTest#bucketIsSmallestThatFits", "ClassifierTest#truncationKeepsFinalSep",
                  "ClassifierTest#softmaxIsStableAndNormalized", "ClassifierTest#classifyPadsToBucketWithMaskAndPicksLabel",
                  "BenchmarkTest#percentilesMatchNumpyLinear", "BenchmarkTest#benchmarkResultHasOneLatencyEntryPerBucket",
-                 "AlbertTokenizerTest#truncationKeepsSep", "GoldenTest#selfTrainedModelGeneratedStrings"):
+                 "AlbertTokenizerTest#truncationKeepsSep", "GoldenTest#selfTrainedModelGeneratedStrings",
+                 "UnicodeSweepTest#everyCodePoint", "UnicodeSweepTest#tablesAnswerKnownCases"):
         assert st.get(name) == "passed", f"{name}: {st.get(name)}"
 
 
@@ -216,3 +217,36 @@ def test_golden_harness_catches_a_single_wrong_id(tmp_path):
                               select="--select-method dev.albertedge.demo.tokenizer.GoldenTest#selfTrainedModelSst2Dev")
     assert status.get("GoldenTest#selfTrainedModelSst2Dev") == "failed", proc.stdout[-2000:]
     assert "1 of 900 differ" in proc.stdout
+
+
+def _hf_normalizer(tokenizer_dir: Path):
+    from albert_edge.tokenizer import load_tokenizer
+
+    return load_tokenizer(tokenizer_dir).backend_tokenizer.normalizer
+
+
+def test_java_normalizes_every_code_point_like_python(junit):
+    """All 1,112,064 code points: the Java normalizer == the Hugging Face normalizer sequence."""
+    norm = _hf_normalizer(OWN_MODEL_DIR)
+    java = {}
+    for line in (junit["interop"] / "normalized.tsv").read_text(encoding="utf-8").splitlines():
+        cp, _, out = line.partition("\t")
+        java[int(cp, 16)] = "".join(chr(int(x, 16)) for x in out.split())
+    wrong = []
+    for c in range(0x110000):
+        if 0xD800 <= c <= 0xDFFF:
+            continue
+        s = chr(c)
+        want = norm.normalize_str(s)
+        got = java.get(c, s)
+        if got != want:
+            wrong.append(f"U+{c:04X}: python {want!r} java {got!r}")
+    assert not wrong, f"{len(wrong)} code points differ, e.g. {wrong[:5]}"
+
+
+def test_unicode_tables_are_generated_from_the_installed_tokenizers(tmp_path):
+    """HfUnicode.java is what gen_unicode_tables.py produces with the pinned `tokenizers` (not stale)."""
+    out = tmp_path / "HfUnicode.java"
+    subprocess.run([sys.executable, str(DEMO / "tools" / "gen_unicode_tables.py"), str(out)], check=True, timeout=300)
+    committed = DEMO / "app/src/main/java/dev/albertedge/demo/tokenizer/HfUnicode.java"
+    assert out.read_text() == committed.read_text()

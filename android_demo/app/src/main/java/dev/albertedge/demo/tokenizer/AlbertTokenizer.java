@@ -2,7 +2,6 @@ package dev.albertedge.demo.tokenizer;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -15,8 +14,8 @@ import java.util.List;
  * <ol>
  *   <li>special tokens ({@code <pad> <unk> [CLS] [SEP] [MASK]}) are cut out of the raw text first;</li>
  *   <li>each remaining segment: {@code ``} and {@code ''} become {@code "}; NFKD; every combining mark
- *       (general category M) is dropped (keep_accents=false); per-code-point lower-casing; then
- *       SentencePiece's precompiled nmt_nfkc charsmap;</li>
+ *       is dropped (keep_accents=false); per-code-point lower-casing (these three from tables generated
+ *       from the reference, {@link HfUnicode}); then SentencePiece's precompiled nmt_nfkc charsmap;</li>
  *   <li>split on Unicode White_Space; each word gets a leading U+2581 and is split again before
  *       every inner U+2581 (Metaspace, prepend_scheme=always, split=true);</li>
  *   <li>each piece: Viterbi over the vocabulary scores; a code point with no single-character piece
@@ -173,23 +172,36 @@ public final class AlbertTokenizer {
             return s;
         }
         s = s.replace("``", "\"").replace("''", "\"");
-        s = Normalizer.normalize(s, Normalizer.Form.NFKD);
-        StringBuilder b = new StringBuilder(s.length());
+        // NFKD, dropping combining marks, lower-casing: per code point from tables taken from the
+        // reference tokenizer (see HfUnicode), not the runtime's Unicode version.
+        StringBuilder b = new StringBuilder(s.length() + 8);
         for (int i = 0; i < s.length(); ) {
             int cp = s.codePointAt(i);
             i += Character.charCount(cp);
-            int t = Character.getType(cp);
-            if (t == Character.NON_SPACING_MARK || t == Character.ENCLOSING_MARK || t == Character.COMBINING_SPACING_MARK) {
-                continue;
-            }
-            if (cp == 0x130) {
-                // The only unconditional multi-character lower-case mapping (SpecialCasing.txt).
-                b.append("i\u0307");
+            String d = UnicodeData.decompose(cp);
+            if (d == null) {
+                appendFolded(b, cp);
             } else {
-                b.appendCodePoint(Character.toLowerCase(cp));
+                for (int j = 0; j < d.length(); ) {
+                    int x = d.codePointAt(j);
+                    j += Character.charCount(x);
+                    appendFolded(b, x);
+                }
             }
         }
         return charsMap.normalize(b.toString());
+    }
+
+    private static void appendFolded(StringBuilder b, int cp) {
+        if (UnicodeData.isMark(cp)) {
+            return;
+        }
+        String lower = UnicodeData.lower(cp);
+        if (lower != null) {
+            b.append(lower);
+        } else {
+            b.appendCodePoint(cp);
+        }
     }
 
     /** Unicode White_Space (what Rust's char::is_whitespace tests), not Java's narrower isWhitespace. */

@@ -362,6 +362,8 @@ def evaluate(files: list[dict], ref: np.ndarray, x86: dict[str, np.ndarray], arm
 
 
 def format_table(report: dict) -> str:
+    from .table import render
+
     rows = [("artifact", "arm|Δ| vs torch", "x86|Δ| vs torch", "arm|Δ| vs x86", "agree arm/torch", "agree arm/x86", "Δacc pt", "result")]
     for a in report["artifacts"]:
         r, x, t = a["arm64_vs_pytorch"], a["arm64_vs_x86"], a["x86_vs_pytorch"]
@@ -377,17 +379,13 @@ def format_table(report: dict) -> str:
                 "PASS" if a["passed"] else "FAIL: " + "; ".join(a["failures"]),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     env = report.get("arm64_environment", {})
     lines = [
         f"arm64 parity: {report['sentences']} sentences from {report['data']} on emulated aarch64 "
         f"(qemu {env.get('qemu_cpu', QEMU_CPU)}, python {env.get('python', '?')}, onnxruntime {env.get('onnxruntime', '?')}, "
         f"ai-edge-litert {env.get('ai-edge-litert', '?')})"
     ]
-    for i, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines += render(rows)
     for a in report["artifacts"]:
         x, r = a.get("x86_vs_pytorch"), a["arm64_vs_pytorch"]
         if a["precision"] == "int8" and x and x["disagreements"] > r["disagreements"]:

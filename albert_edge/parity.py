@@ -171,10 +171,6 @@ def format_table(report: dict) -> str:
                 "PASS" if a["passed"] else "FAIL: " + "; ".join(a["failures"]),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"parity on {report['sentences']} sentences from {report['data']} (max {report['max_seq_length']} tokens)"]
-    for i, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    from .table import render
+
+    return "\n".join([f"parity on {report['sentences']} sentences from {report['data']} (max {report['max_seq_length']} tokens)"] + render(rows))

@@ -118,12 +118,10 @@ def summary(out: Path, report: dict, bench_result, bench_paths: dict, timings: d
         else:
             metric = f"max|Δ| {a['max_abs_diff']:.1e}"
         rows.append((a["file"], a["format"], a["precision"], f"{a['bytes'] / 1e6:.2f}", ("PASS " if a["passed"] else "FAIL ") + metric, f"{100 * a['accuracy']:.2f}%", _bench_latency(bench_result, a["file"])))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    from .table import render
+
     lines = ["", f"albert-edge pipeline summary ({report['sentences']} sentences from {report['data']})", ""]
-    for i, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines += render(rows)
     lines.append("")
     lines.append(f"artifacts:     {out}")
     lines.append(f"manifest:      {out / 'manifest.json'}")

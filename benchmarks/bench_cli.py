@@ -5,7 +5,6 @@ and peers (Optimum) — all in one run, written as JSON + Markdown + PNG plots."
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
@@ -49,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serial", help="Android: adb device serial")
     p.add_argument("--tool", choices=("benchmark_model", "app"), default=None, help="Android: LiteRT benchmark_model binary or the demo app's benchmark mode")
     p.add_argument("--benchmark-model-binary", metavar="PATH", help="Android: path to LiteRT's benchmark_model for the device ABI")
+    p.add_argument("--apk", metavar="PATH", help="Android --tool app: demo APK to install (default: android_demo/build/albert-edge-demo.apk, else the installed app)")
+    p.add_argument("--text", help="Android --tool app: sentence the app's benchmark mode classifies")
+    p.add_argument("--app-timeout", type=float, metavar="S", help="Android --tool app: seconds to wait for the app's result (default 900)")
 
 
 def settings_from_args(args):
@@ -85,14 +87,10 @@ def settings_from_args(args):
 
 def run(args) -> int:
     if args.android:
-        try:
-            android = importlib.import_module("albert_edge.benchmarks.android")
-        except ModuleNotFoundError as e:
-            if e.name != "albert_edge.benchmarks.android":
-                raise
-            raise AlbertEdgeError("Android benchmarking is not available in this build (albert_edge/benchmarks/android.py is missing)") from None
+        from . import android
+
         return int(android.run(args) or 0)
-    for flag in ("serial", "tool", "benchmark_model_binary"):
+    for flag in ("serial", "tool", "benchmark_model_binary", "apk", "text", "app_timeout"):
         if getattr(args, flag, None):
             raise AlbertEdgeError(f"--{flag.replace('_', '-')} only applies with --android")
     folder = Path(args.folder)

@@ -97,7 +97,6 @@ def _best_gflops(fn, n: int, repeats: int, budget_s: float) -> tuple[float, int]
 
 
 def ort_gemm_peak(n: int, threads: int, repeats: int = 10, budget_s: float = 5.0) -> dict:
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 

@@ -3,7 +3,6 @@ when the result holds nothing to plot (e.g. memory disabled), so no empty figure
 
 from __future__ import annotations
 
-import math
 
 STYLE = {  # stable colours per artifact family, dashed for references and peers
     "onnx-fp32": "#1f77b4", "onnx-int8": "#0b3d91", "tflite-fp32": "#2ca02c", "tflite-fp16": "#98df8a",

@@ -4,8 +4,9 @@ fp32 initializer is left in the file.
 
 Recipe (dynamic, the default): onnxruntime's transformer optimizer fuses attention/LayerNorm/GELU;
 `onnx_graph` repairs what it does to shared weights (first-application fusion, per-application QKV
-copies); onnxruntime's `quantize_dynamic` quantizes MatMul / Attention / Gather; a final pass proves
-coverage and removes leftovers. Static mode calibrates QDQ activations on a labeled TSV instead.
+copies); onnxruntime's `quantize_dynamic` quantizes MatMul / Attention with int8 per-channel,
+reduce-range weights; embedding tables become int8 with one scale per row (onnx_graph); a final pass
+proves coverage and removes leftovers. Static mode calibrates QDQ activations on a labeled TSV instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from ..errors import AlbertEdgeError
 HELP = "quantize the artifacts folder's model.onnx to int8 (model.int8.onnx)"
 INT8_FILE = "model.int8.onnx"
 MODES = ("dynamic", "static")
+# Word (30k rows) and position (512) embedding tables become per-row int8; token-type (2 rows) stays fp32.
+EMBEDDING_MIN_ROWS = 256
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -138,7 +141,7 @@ def quantize_onnx(
     from ..fsutil import atomic_path
     from ..manifest import artifact_entry, check_artifact_file, find_artifact, load_manifest, save_manifest, upsert_artifact
     from ..progress import step
-    from .onnx_graph import dedupe_initializers, gemm_to_matmul, graph_stats, remove_dead_initializers
+    from .onnx_graph import dedupe_initializers, gemm_to_matmul, graph_stats, quantize_embedding_rows, remove_dead_initializers
 
     if mode not in MODES:
         raise AlbertEdgeError(f"unknown ONNX quantization mode {mode!r} (choose from {', '.join(MODES)})")
@@ -170,7 +173,8 @@ def quantize_onnx(
                         weight_type=QuantType.QInt8,
                         per_channel=per_channel,
                         reduce_range=reduce_range,
-                        op_types_to_quantize=["MatMul", "Attention", "Gather"],
+                        # Gather (embedding tables) is left to quantize_embedding_rows below.
+                        op_types_to_quantize=["MatMul", "Attention"],
                         # Contrib ops from the fusion defeat ONNX shape inference; every tensor here is fp32.
                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
                     )
@@ -187,10 +191,12 @@ def quantize_onnx(
                         weight_type=QuantType.QInt8,
                         per_channel=per_channel,
                         reduce_range=reduce_range,
-                        op_types_to_quantize=["MatMul", "Gather"],
+                        op_types_to_quantize=["MatMul"],
                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
                     )
         model = onnx.load(str(quantized))
+        # After ORT's quantizer, which would otherwise re-quantize the per-row scale vectors.
+        details["embedding_tables_int8_per_row"] = quantize_embedding_rows(model, min_rows=EMBEDDING_MIN_ROWS)
         details["deduplicated_after_quantization"] = dedupe_initializers(model)
         remove_dead_initializers(model)
         model.doc_string = f"albert-edge int8 ({mode})"

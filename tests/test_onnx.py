@@ -159,3 +159,31 @@ def test_quantize_needs_fp32_model(tmp_path):
 
     with pytest.raises(AlbertEdgeError, match="does not exist"):
         quantize_onnx(tmp_path / "nope", quiet=True)
+
+
+def test_embedding_rows_int8_lookup_matches_table():
+    from onnx import TensorProto, helper
+
+    from albert_edge.quantize.onnx_graph import quantize_embedding_rows
+
+    rs = np.random.RandomState(0)
+    # Rows of very different norms: one table-wide scale would flatten the small rows to zero.
+    table = (rs.randn(300, 8) * rs.choice([0.01, 1.0, 30.0], size=(300, 1))).astype(np.float32)
+    g = helper.make_graph(
+        [helper.make_node("Gather", ["emb", "ids"], ["out"], axis=0)],
+        "g",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["b", "s"])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["b", "s", 8])],
+        [numpy_helper.from_array(table, "emb")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert quantize_embedding_rows(m, min_rows=256) == 1
+    onnx.checker.check_model(m)
+    kinds = {t.name: t.data_type for t in m.graph.initializer}
+    assert TensorProto.FLOAT not in [kinds[n] for n in kinds if n.endswith("_int8_rows")]
+    assert "emb" not in kinds, "the fp32 table must be gone"
+    ids = rs.randint(0, 300, (2, 7)).astype(np.int64)
+    got = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[0]
+    want = table[ids]
+    row_max = np.abs(table).max(axis=1)[ids][..., None]
+    assert np.all(np.abs(got - want) <= row_max / 254 + 1e-7)

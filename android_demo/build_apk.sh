@@ -126,10 +126,12 @@ sed "s|<manifest xmlns:android=\"http://schemas.android.com/apk/res/android\">|<
     "$HERE/app/src/main/AndroidManifest.xml" > "$W/AndroidManifest.xml"
 grep -q "package=\"$PACKAGE\"" "$W/AndroidManifest.xml" || die "could not set the package in AndroidManifest.xml"
 aapt2 compile --dir "$HERE/app/src/main/res" -o "$W/res-flat/res.zip"
-# -0 tflite: the model must stay uncompressed so the app can memory-map it from the APK.
+# --debug-mode marks the app debuggable, as a Gradle debug build is: `adb shell run-as` (how
+# `albert-edge bench --android --tool app` reads the result file) works only for debuggable apps.
 aapt2 link -o "$W/linked.apk" -I "$ANDROID_JAR" --manifest "$W/AndroidManifest.xml" \
     --min-sdk-version "$MIN_SDK" --target-sdk-version "$TARGET_SDK" \
     --version-code "$VERSION_CODE" --version-name "$VERSION_NAME" \
+    --debug-mode \
     --java "$W/gen" "$W/res-flat/res.zip"
 
 say "javac (Java 8 bytecode against android.jar API 23; LiteRT from the compile-only stub)"
@@ -167,6 +169,7 @@ aapt2 dump badging "$OUT" > "$W/badging.txt" || die "aapt2 dump badging failed"
 grep -q "^package: name='$PACKAGE'" "$W/badging.txt" || die "badging: wrong package"
 grep -q "^launchable-activity: name='$PACKAGE.MainActivity'" "$W/badging.txt" || die "badging: no launchable activity"
 grep -q "^sdkVersion:'$MIN_SDK'" "$W/badging.txt" || die "badging: minSdk is not $MIN_SDK"
+grep -q "^application-debuggable" "$W/badging.txt" || die "badging: the debug APK is not debuggable"
 dexdump -d "$W/dex/classes.dex" > "$W/dexdump.txt" 2>/dev/null || die "dexdump failed"
 if grep -q "invoke-custom" "$W/dexdump.txt"; then die "dex contains invoke-custom (lambdas need minSdk 26)"; fi
 if grep -q "Lorg/tensorflow/lite/Interpreter;" <(dexdump "$W/dex/classes.dex" | grep "Class descriptor"); then
@@ -178,7 +181,7 @@ unzip -v "$OUT" | awk '$NF ~ /^assets\/model\.int8\.tflite$/ {print $2}' | grep 
     echo "apk: $OUT"
     echo "bytes: $(stat -c %s "$OUT")"
     echo "sha256: $(sha256sum "$OUT" | cut -d' ' -f1)"
-    grep -E "^(package|sdkVersion|targetSdkVersion|launchable-activity):" "$W/badging.txt"
+    grep -E "^(package|sdkVersion|targetSdkVersion|launchable-activity|application-label):|^application-debuggable" "$W/badging.txt"
     grep -E "^Verified using|^Verifies" "$W/verify.txt"
     echo "dex classes: $(dexdump "$W/dex/classes.dex" 2>/dev/null | grep -c 'Class descriptor')"
     echo "invoke-custom: none"

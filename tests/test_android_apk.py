@@ -76,6 +76,7 @@ def test_badging_package_activity_sdk(built):
     assert "launchable-activity: name='dev.albertedge.demo.MainActivity'" in out
     assert re.search(r"^sdkVersion:'24'$", out, re.M)
     assert re.search(r"^targetSdkVersion:'34'$", out, re.M)
+    assert re.search(r"^application-debuggable$", out, re.M)  # run-as needs it (bench --android --tool app)
     # Same levels as the Gradle build.
     gradle = (DEMO / "app" / "build.gradle").read_text()
     assert re.search(r"minSdk 24\b", gradle) and re.search(r"targetSdk 34\b", gradle)
@@ -85,7 +86,8 @@ def test_dex_has_app_classes_no_invoke_custom_no_stub(built):
     with zipfile.ZipFile(built["apk"]) as z:
         dex = built["build"] / "check.dex"
         dex.write_bytes(z.read("classes.dex"))
-    dump = subprocess.run(["dexdump", "-d", str(dex)], capture_output=True, text=True, check=True).stdout
+    # errors="replace": string constants are printed in MUTF-8 (NUL as C0 80), not valid UTF-8.
+    dump = subprocess.run(["dexdump", "-d", str(dex)], capture_output=True, text=True, errors="replace", check=True).stdout
     classes = set(re.findall(r"Class descriptor\s*:\s*'(L[^']+;)'", dump))
     for c in ("MainActivity", "Classifier", "LiteRtBackend", "Benchmark", "tokenizer/AlbertTokenizer", "tokenizer/CharsMap"):
         assert f"Ldev/albertedge/demo/{c};" in classes

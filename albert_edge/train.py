@@ -42,8 +42,8 @@ class TrainConfig:
     dropout: float = 0.1
     init_std: float = 0.09
     max_position_embeddings: int = 512
-    epochs: int = 3
-    lr: float = 3e-4
+    epochs: int = 2
+    lr: float = 5e-4
     warmup: float = 0.06  # fraction of all steps
     weight_decay: float = 0.01
     batch_size: int = 32

@@ -82,7 +82,9 @@ def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwri
         onnx.save(model, str(tmp))
         stats = graph_stats(model)
     inputs, outputs = onnx_io(len(ckpt.labels))
-    entry = artifact_entry(folder, ONNX_FILE, "onnx", "fp32", inputs, outputs, opset=OPSET, graph=stats)
+    from ..quantize.onnx_quant import runtime_hints
+
+    entry = artifact_entry(folder, ONNX_FILE, "onnx", "fp32", inputs, outputs, opset=OPSET, graph=stats, runtime_hints=runtime_hints())
     upsert_artifact(manifest, entry)
     save_manifest(folder, manifest)
     return entry

@@ -207,10 +207,18 @@ def quantize_onnx(
             onnx.save(model, str(tmp))
             _smoke_test(tmp, len(manifest["labels"]))
     inputs, outputs = onnx_io(len(manifest["labels"]))
-    entry = artifact_entry(folder, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats)
+    entry = artifact_entry(
+        folder, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats, runtime_hints=runtime_hints()
+    )
     upsert_artifact(manifest, entry)
     save_manifest(folder, manifest)
     return entry
+
+
+def runtime_hints() -> dict:
+    from ..runners import ORT_DISABLED_OPTIMIZERS
+
+    return {"onnxruntime_disabled_optimizers": list(ORT_DISABLED_OPTIMIZERS)}
 
 
 @contextlib.contextmanager

@@ -119,6 +119,15 @@ def test_int8_manifest_records_coverage(onnx_art):
     assert e["graph"]["weight_matmuls_float"] == 0
     assert e["quantization"]["attention_fused_by_albert_edge"] == 1
     assert e["bytes"] == (onnx_art / "model.int8.onnx").stat().st_size
+    assert e["runtime_hints"]["onnxruntime_disabled_optimizers"] == ["SkipLayerNormFusion"]
+
+
+def test_runner_applies_runtime_hints(onnx_art):
+    from albert_edge.runners import OnnxRunner
+
+    r = OnnxRunner(onnx_art / "model.int8.onnx", threads=1)
+    assert r.info()["disabled_optimizers"] == ["SkipLayerNormFusion"]
+    assert r.logits([[2, 10, 11, 3], [2, 12, 3]]).shape == (2, 2)
 
 
 def test_int8_close_to_fp32(onnx_art, tiny_ckpt):

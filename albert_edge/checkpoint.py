@@ -6,13 +6,12 @@ Weights come from `model.safetensors` or a legacy `pytorch_model.bin` read with
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AlbertEdgeError
-from .fsutil import require_dir
+from .fsutil import read_json, require_dir
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # Buffers transformers re-creates itself; their absence from a checkpoint is normal.
@@ -38,10 +37,7 @@ def read_config(model_dir: str | os.PathLike) -> dict:
     cfg_path = model_dir / "config.json"
     if not cfg_path.is_file():
         raise AlbertEdgeError(f"model folder {model_dir} has no config.json")
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AlbertEdgeError(f"{cfg_path} is not valid JSON ({e})") from None
+    cfg = read_json(cfg_path)
     if not isinstance(cfg, dict):
         raise AlbertEdgeError(f"{cfg_path} must hold a JSON object")
     model_type = cfg.get("model_type")

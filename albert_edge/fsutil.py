@@ -87,6 +87,16 @@ def staged_output_dir(output: str | os.PathLike, overwrite: bool) -> Iterator[Pa
             shutil.rmtree(stage, ignore_errors=True)
 
 
+def read_json(path: str | os.PathLike):
+    """Parse a JSON file; a corrupt or non-UTF-8 file is a one-line AlbertEdgeError naming it."""
+    import json
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise AlbertEdgeError(f"{path} is not valid JSON ({e})") from None
+
+
 def require_dir(path: str | os.PathLike, what: str) -> Path:
     p = Path(path)
     if not p.exists():

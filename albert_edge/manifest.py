@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import AlbertEdgeError
-from .fsutil import sha256_file, write_text_atomic
+from .fsutil import read_json, sha256_file, write_text_atomic
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -94,10 +94,7 @@ def load_manifest(folder: str | os.PathLike) -> dict:
     path = folder / MANIFEST
     if not path.is_file():
         raise AlbertEdgeError(f"{folder} has no {MANIFEST}; run `albert-edge export onnx` first")
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AlbertEdgeError(f"{path} is not valid JSON ({e})") from None
+    m = read_json(path)
     if not isinstance(m, dict) or m.get("format_version") != FORMAT_VERSION or not isinstance(m.get("artifacts"), list):
         raise AlbertEdgeError(f"{path} is not an albert-edge manifest (format_version {FORMAT_VERSION})")
     return m

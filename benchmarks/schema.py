@@ -286,14 +286,11 @@ def validate(result) -> dict:
 
 def load_result(path) -> dict:
     """Read and validate a result file."""
-    import json
     from pathlib import Path
 
     p = Path(path)
     if not p.is_file():
         raise AlbertEdgeError(f"benchmark result {p} does not exist")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AlbertEdgeError(f"{p} is not valid JSON ({e})") from None
-    return validate(data)
+    from ..fsutil import read_json
+
+    return validate(read_json(p))

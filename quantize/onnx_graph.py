@@ -248,6 +248,13 @@ def graph_stats(model: onnx.ModelProto) -> dict:
     }
 
 
+def _replace_node(g, idx: int, node, new: list) -> None:
+    """Put `new` where `node` stood (index idx), keeping the graph topologically ordered."""
+    g.node.remove(node)
+    for k, m in enumerate(new):
+        g.node.insert(idx + k, m)
+
+
 def gemm_to_matmul(model: onnx.ModelProto) -> int:
     """Rewrite Gemm(A, W, b) with a weight initializer as MatMul + Add.
 
@@ -275,9 +282,7 @@ def gemm_to_matmul(model: onnx.ModelProto) -> int:
         new = [onnx.helper.make_node("MatMul", [n.input[0], w_name], [mm_out], name=n.name + "_matmul")]
         if len(n.input) > 2 and n.input[2]:
             new.append(onnx.helper.make_node("Add", [mm_out, n.input[2]], [n.output[0]], name=n.name + "_bias"))
-        g.node.remove(n)
-        for k, m in enumerate(new):
-            g.node.insert(idx + k, m)
+        _replace_node(g, idx, n, new)
         count += 1
     if count:
         remove_dead_initializers(model)
@@ -325,9 +330,7 @@ def quantize_embedding_rows(model: onnx.ModelProto, min_rows: int = 1024) -> int
             helper.make_node("Unsqueeze", [out + "_s", axes_name], [out + "_s1"], name=n.name + "_unsq"),
             helper.make_node("Mul", [out + "_qf", out + "_s1"], [out], name=n.name + "_dequant"),
         ]
-        g.node.remove(n)
-        for k, m in enumerate(new):
-            g.node.insert(idx + k, m)
+        _replace_node(g, idx, n, new)
         count += 1
     if count:
         remove_dead_initializers(model)

@@ -329,6 +329,27 @@ def test_open_runner_dispatches_to_tflite(art):
         assert r.logits(_ids(3)).shape == (3, 3)
 
 
+def test_releasing_a_runner_keeps_litert_teardown_logs_out_of_the_terminal(art):
+    """LiteRT logs its accelerator teardown to fd 2 with no log-level switch; a released runner must not
+    leak those lines into the user's terminal (a fresh process: fd 2 is what a user would see)."""
+    import subprocess
+    import sys
+
+    _, folder, _ = art
+    code = (
+        "import os, sys\n"
+        "from albert_edge.tflite_runner import TFLiteRunner\n"
+        "r = TFLiteRunner(sys.argv[1], threads=1, weight_cache=False)\n"
+        "r.logits([[2, 10, 11, 3]])\n"
+        "del r\n"
+        "os.write(2, b'released\\n')\n"
+        "os._exit(0)\n"  # skip C++ static destructors: only what releasing the runner printed counts
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(Path(folder) / "model.int8.tflite")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "released" in proc.stderr
+    assert "DestroyAccelerator" not in proc.stderr and "INFO:" not in proc.stderr, proc.stderr[-2000:]
+
 def test_missing_artifact_errors(art, tmp_path):
     _, folder, _ = art
     from albert_edge.quantize.tflite_quant import quantize_tflite

@@ -4,6 +4,7 @@ add_arguments(parser) and run(args) -> exit code; this file only wires them toge
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import sys
@@ -60,6 +61,23 @@ def quiet_third_party_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for name in ("torchao", "torch.utils._pytree", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    atexit.unregister(_quiet_litert_teardown)  # main() may run many times in one process (tests)
+    atexit.register(_quiet_litert_teardown)
+
+
+def _quiet_litert_teardown() -> None:
+    """LiteRT's process-wide environment logs its teardown from C++ static destructors, after
+    Python has finished (no log-level switch: LiteRT issue #7420). Once the command is done and
+    its errors printed, fd 2 goes to /dev/null for that last step, only when LiteRT was used."""
+    if "ai_edge_litert" not in sys.modules:
+        return
+    try:
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -259,6 +259,22 @@ def test_fp16_size_and_parity(art):
     assert diff <= 1e-2
 
 
+def test_shared_buffer_rewrite_warnings_are_not_shown(art, tmp_path, caplog):
+    """The quantizer's per-application "overriding previously quantized data" warnings (benign for
+    shared weights) are filtered; other warnings still reach the log."""
+    import logging
+
+    _, folder, _ = art
+    from albert_edge.quantize.tflite_quant import quantize_tflite
+
+    work = tmp_path / "art"
+    shutil.copytree(folder, work)
+    with caplog.at_level(logging.WARNING):
+        quantize_tflite(work, mode="fp16", overwrite=True, quiet=True)
+        logging.getLogger().warning("an unrelated warning")
+    assert "overriding other previously quantized data" not in caplog.text
+    assert "an unrelated warning" in caplog.text
+
 def test_quantize_refuses_existing_output(art):
     _, folder, _ = art
     from albert_edge.quantize.tflite_quant import quantize_tflite
@@ -349,6 +365,22 @@ def test_releasing_a_runner_keeps_litert_teardown_logs_out_of_the_terminal(art):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "released" in proc.stderr
     assert "DestroyAccelerator" not in proc.stderr and "INFO:" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_cli_on_a_tflite_artifact_prints_no_litert_logs(art):
+    """The CLI end to end in a fresh process, static destructors included: a user's terminal shows
+    the prediction and none of LiteRT's native INFO lines."""
+    import subprocess
+    import sys
+
+    _, folder, _ = art
+    proc = subprocess.run(
+        [sys.executable, "-m", "albert_edge.cli", "predict", str(folder), "--artifact", "model.int8.tflite", "--threads", "1", "a fine film"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "a fine film" in proc.stdout
+    assert "INFO:" not in proc.stderr and "DestroyAccelerator" not in proc.stderr, proc.stderr[-2000:]
 
 def test_missing_artifact_errors(art, tmp_path):
     _, folder, _ = art

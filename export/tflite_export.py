@@ -87,7 +87,19 @@ def convert_buckets(model, buckets, quiet: bool = False) -> bytes:
 
     if quiet or not sys.stderr.isatty():
         os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    import litert_torch
+    from ..tflite_runner import native_stderr_captured
+
+    # Importing it loads TensorFlow's C++ runtime, which prints a oneDNN INFO line through absl
+    # before any log level can apply (TF_CPP_MIN_LOG_LEVEL does not reach it); shown only on failure.
+    failure = None
+    with native_stderr_captured() as native:
+        try:
+            import litert_torch
+        except ImportError as e:
+            failure = str(e)
+    if failure is not None:
+        tail = " ".join(native["text"].strip().splitlines()[-1:])
+        raise AlbertEdgeError(f"cannot import litert-torch ({failure})" + (f"; native log: {tail[:200]}" if tail else ""))
 
     wrapped = logits_only(model, as_dict=True)
     conv = litert_torch.Converter()
@@ -96,7 +108,7 @@ def convert_buckets(model, buckets, quiet: bool = False) -> bytes:
         z = torch.zeros((1, L), dtype=torch.int32)
         sample = {"input_ids": z + 5, "attention_mask": z + 1, "token_type_ids": z}
         conv.signature(signature_key(L), wrapped, sample_kwargs=sample)
-    with step(f"converting with litert-torch ({len(buckets)} signatures: {', '.join(map(str, buckets))})", quiet):
+    with step(f"converting with litert-torch ({len(buckets)} signature{'s' if len(buckets) > 1 else ''}: {', '.join(map(str, buckets))})", quiet):
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 # torch.export's pytree deprecation chatter, not actionable for users.

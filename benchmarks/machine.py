@@ -75,6 +75,22 @@ def load_avg() -> list[float] | None:
         return None
 
 
+# A run is "busy" when the 1-min load average exceeds this many runnable tasks per logical core.
+BUSY_LOAD_PER_CORE = 0.5
+
+
+def is_busy(load: list[float] | None, cores: int) -> bool:
+    """The one busy-machine rule: the run's notes, the report and `run_all.sh`'s settle wait use it."""
+    return bool(load) and load[0] > BUSY_LOAD_PER_CORE * cores
+
+
+if __name__ == "__main__":  # `python -m albert_edge.benchmarks.machine busy`: exit 0 when busy now
+    if sys.argv[1:] == ["busy"]:
+        sys.exit(0 if is_busy(load_avg(), os.cpu_count() or 1) else 1)
+    print("usage: python -m albert_edge.benchmarks.machine busy", file=sys.stderr)
+    sys.exit(2)
+
+
 def versions() -> dict[str, str]:
     out = {}
     for n in VERSION_PACKAGES:

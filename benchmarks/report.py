@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import analysis
+from .machine import is_busy
 from .stats import relative_spread
 
 
@@ -69,7 +70,7 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
     la, lb = h.get("load_avg_start"), h.get("load_avg_end")
     if la:
         md.append(f"Load average (1/5/15 min) at start {la}, at end {lb}. "
-                  + ("**The machine was busy: treat absolute numbers as pessimistic; ratios measured in this same run are the robust part.**" if la[0] > 0.5 * h["cores_logical"] else "The machine was quiet."))
+                  + ("**The machine was busy: treat absolute numbers as pessimistic; ratios measured in this same run are the robust part.**" if is_busy(la, h["cores_logical"]) else "The machine was quiet."))
         md.append("")
     md.append("Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()))
     md.append("")

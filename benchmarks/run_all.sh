@@ -35,15 +35,11 @@ export_all() {  # MODEL_DIR ARTIFACTS_DIR
   "$CLI" quantize tflite "$out" --mode fp16 --overwrite
 }
 
-# The report calls a run "busy" when the 1-min load average at its start exceeds half the cores.
+# The report calls a run "busy" when the 1-min load average at its start is high (machine.is_busy).
 # Right after our own exports that load is ours, so let it decay first (at most SETTLE_S seconds).
 settle() {
-  local limit=${SETTLE_S:-120} waited=0 half
-  half=$(( $(nproc) * 50 ))
-  while (( waited < limit )); do
-    local load
-    load=$(awk '{printf "%d", $1 * 100}' /proc/loadavg 2>/dev/null) || return 0
-    (( load <= half )) && return 0
+  local limit=${SETTLE_S:-120} waited=0
+  while (( waited < limit )) && "$PY" -m albert_edge.benchmarks.machine busy; do
     (( waited == 0 )) && echo "bench: waiting up to ${limit}s for the load of the exports to settle" >&2
     sleep 5; waited=$((waited + 5))
   done

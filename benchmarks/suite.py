@@ -276,7 +276,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     if max(settings.threads) > host["cores_logical"]:
         notes.append(f"thread counts {settings.threads} exceed the {host['cores_logical']} logical cores: the larger ones oversubscribe")
     load = host.get("load_avg_start")
-    if load and load[0] > 0.5 * host["cores_logical"]:
+    if machine.is_busy(load, host["cores_logical"]):
         notes.append(f"the machine was busy when the run began (1-min load {load[0]} on {host['cores_logical']} cores): absolute numbers are pessimistic; ratios within this run are the meaningful part")
 
     with step(f"measuring the fp32 GEMM peak (n={settings.peak_n}, threads {settings.threads})", quiet):

@@ -302,3 +302,27 @@ def test_parse_int_list():
     for bad in ("", "a", "-1", "0", "1.5"):
         with pytest.raises(AlbertEdgeError):
             parse_int_list(bad, "--x")
+
+
+
+def test_busy_machine_rule_is_shared_by_report_and_settle_command(cli_run):
+    import copy
+    import subprocess
+    import sys
+
+    from albert_edge.benchmarks.machine import is_busy
+    from albert_edge.benchmarks.report import markdown
+
+    assert is_busy([1.01, 0.0, 0.0], 2) and not is_busy([1.0, 3.0, 3.0], 2)
+    assert not is_busy(None, 2) and not is_busy([], 2)
+    result = copy.deepcopy(cli_run[3])
+    result["host"]["cores_logical"] = 2
+    result["host"]["load_avg_start"] = [1.01, 0.0, 0.0]
+    assert "The machine was busy" in markdown(result)
+    result["host"]["load_avg_start"] = [1.0, 0.0, 0.0]
+    assert "The machine was quiet." in markdown(result)
+    # benchmarks/run_all.sh waits while `python -m ... busy` exits 0; misuse must not read as busy
+    bad = subprocess.run([sys.executable, "-m", "albert_edge.benchmarks.machine", "nonsense"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage" in bad.stderr
+    ok = subprocess.run([sys.executable, "-m", "albert_edge.benchmarks.machine", "busy"], capture_output=True)
+    assert ok.returncode in (0, 1)

@@ -275,6 +275,7 @@ def test_shared_buffer_rewrite_warnings_are_not_shown(art, tmp_path, caplog):
     assert "overriding other previously quantized data" not in caplog.text
     assert "an unrelated warning" in caplog.text
 
+
 def test_quantize_refuses_existing_output(art):
     _, folder, _ = art
     from albert_edge.quantize.tflite_quant import quantize_tflite
@@ -381,6 +382,7 @@ def test_cli_on_a_tflite_artifact_prints_no_litert_logs(art):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "a fine film" in proc.stdout
     assert "INFO:" not in proc.stderr and "DestroyAccelerator" not in proc.stderr, proc.stderr[-2000:]
+
 
 def test_missing_artifact_errors(art, tmp_path):
     _, folder, _ = art

@@ -7,6 +7,7 @@ Weights come from `model.safetensors` or a legacy `pytorch_model.bin` read with
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,12 @@ def read_state_dict(path: Path) -> dict:
 
             return load_file(str(path))
         sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own text ends in advice to pass weights_only=False, i.e. to run the file's code.
+        raise AlbertEdgeError(
+            f"cannot read weights {path}: it holds Python objects other than tensors, and albert-edge never "
+            "unpickles code; save the weights as model.safetensors instead"
+        ) from None
     except Exception as e:  # corrupt/truncated files raise many different types
         raise AlbertEdgeError(f"cannot read weights {path}: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
@@ -129,6 +136,11 @@ def load_checkpoint(model_dir: str | os.PathLike, with_tokenizer: bool = True) -
     config._attn_implementation = "eager"
     weights_file = find_weights(model_dir)
     tokenizer = load_tokenizer(model_dir) if with_tokenizer else None
+    if tokenizer is not None and len(tokenizer) > config.vocab_size:
+        raise AlbertEdgeError(
+            f"the tokenizer in {model_dir} has {len(tokenizer)} tokens but config.json's vocab_size is {config.vocab_size}: "
+            "ids past the embedding table would fail at run time"
+        )
     model = build_model(config, read_state_dict(weights_file), weights_file)
     return Checkpoint(
         model_dir=model_dir,

@@ -7,6 +7,7 @@ import argparse
 import atexit
 import importlib
 import os
+import signal
 import sys
 
 from . import __version__
@@ -31,13 +32,20 @@ GROUP_HELP = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints the usage block before its error; every albert-edge mistake is one line."""
+
+    def error(self, message: str):
+        self.exit(2, f"albert-edge: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="albert-edge",
         description="Export, quantize, verify and benchmark fine-tuned ALBERT classifiers for edge devices.",
     )
     parser.add_argument("--version", action="version", version=f"albert-edge {__version__}")
-    top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser)
     groups: dict[str, argparse._SubParsersAction] = {}
     for words, modname in COMMANDS:
         mod = importlib.import_module(modname)
@@ -46,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             if words[0] not in groups:
                 gp = top.add_parser(words[0], help=GROUP_HELP[words[0]], description=GROUP_HELP[words[0]])
-                groups[words[0]] = gp.add_subparsers(dest="format", metavar="FORMAT", required=True)
+                groups[words[0]] = gp.add_subparsers(dest="format", metavar="FORMAT", required=True, parser_class=OneLineParser)
             p = groups[words[0]].add_parser(words[1], help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
@@ -80,18 +88,57 @@ def _quiet_litert_teardown() -> None:
         pass
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same cleanup runs (staging folders removed)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _safe_streams() -> None:
+    """Paths and texts may hold bytes that are not UTF-8 (argv is decoded with surrogateescape): print
+    them escaped instead of failing with UnicodeEncodeError after the work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_third_party_logs()
+    _safe_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
+    old_term = None
+    try:
+        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (tests calling main() from a worker)
+        pass
     try:
         return int(args._run(args) or 0)
     except AlbertEdgeError as e:
-        print(f"albert-edge: error: {e}", file=sys.stderr)
+        print(f"albert-edge: error: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
+    except Terminated:
+        print("albert-edge: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("albert-edge: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # last line of defence: the staging/atomic writers name paths themselves
+        from .staging import os_error_message
+
+        print(f"albert-edge: error: {os_error_message(e, None)}", file=sys.stderr)
+        return 2
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split("\n")).strip()
 
 
 if __name__ == "__main__":

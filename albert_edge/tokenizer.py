@@ -19,10 +19,49 @@ from .errors import AlbertEdgeError
 TOKENIZER_FILES = ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
+def check_spiece(path: Path):
+    """Parse a SentencePiece model (it is also the Android app's tokenizer asset); returns the processor."""
+    import sentencepiece as spm
+
+    try:
+        sp = spm.SentencePieceProcessor(model_proto=path.read_bytes())
+    except OSError as e:
+        raise AlbertEdgeError(f"cannot read {path} ({e.strerror})") from None
+    except Exception:  # sentencepiece raises RuntimeError/TypeError with C++ text for a corrupt proto
+        raise AlbertEdgeError(f"{path} is not a valid SentencePiece model") from None
+    n = sp.get_piece_size()
+    if n < 5:
+        raise AlbertEdgeError(f"{path} has {n} pieces; an ALBERT SentencePiece model has <pad>, <unk>, [CLS], [SEP], [MASK] and the vocabulary")
+    return sp
+
+
+def check_same_vocabulary(sp, tokenizer_json: Path) -> None:
+    """spiece.model and tokenizer.json must hold the same pieces and scores: Python tokenizes with the
+    latter, the Android app and plain SentencePiece runtimes with the former."""
+    from .fsutil import read_json
+
+    vocab = (read_json(tokenizer_json).get("model") or {}).get("vocab")
+    if not isinstance(vocab, list):
+        return  # not a Unigram tokenizer.json; transformers validates it when loading
+    n = sp.get_piece_size()
+    if len(vocab) != n:
+        raise AlbertEdgeError(f"{tokenizer_json.parent}: spiece.model has {n} pieces but tokenizer.json has {len(vocab)}; they are not the same tokenizer")
+    for i, item in enumerate(vocab):
+        piece, score = item[0], float(item[1])
+        # transformers' AlbertConverter lowers the score of pieces like "▁1," by exactly 100.
+        off = min(abs(score - sp.get_score(i)), abs(score - sp.get_score(i) + 100.0))
+        if piece != sp.id_to_piece(i) or (not sp.is_control(i) and not sp.is_unknown(i) and off > 1e-3):
+            raise AlbertEdgeError(f"{tokenizer_json.parent}: spiece.model and tokenizer.json differ at piece {i} ({sp.id_to_piece(i)!r} vs {piece!r}); they are not the same tokenizer")
+
+
 def load_tokenizer(folder: str | os.PathLike):
     folder = Path(folder)
     if not (folder / "tokenizer.json").is_file() and not (folder / "spiece.model").is_file():
         raise AlbertEdgeError(f"{folder} has no tokenizer (tokenizer.json or spiece.model)")
+    if (folder / "spiece.model").is_file():
+        sp = check_spiece(folder / "spiece.model")
+        if (folder / "tokenizer.json").is_file():
+            check_same_vocabulary(sp, folder / "tokenizer.json")
     from transformers import AutoTokenizer
 
     try:

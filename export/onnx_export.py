@@ -37,23 +37,32 @@ def onnx_io(num_labels: int) -> tuple[list[dict], list[dict]]:
 
 
 def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwrite: bool = False, quiet: bool = False) -> dict:
-    import onnx
-    import torch
-
     from ..artifacts import open_output
     from ..checkpoint import load_checkpoint
-    from ..fsutil import atomic_path
-    from ..manifest import artifact_entry, save_manifest, upsert_artifact
     from ..progress import step
-    from ..quantize.onnx_graph import graph_stats, remove_dead_initializers, resolve_initializer_aliases
-    from .wrappers import logits_only
 
     if max_length < 2:
         raise AlbertEdgeError("--max-length must be at least 2 ([CLS] and [SEP])")
     folder = Path(folder)
     with step(f"loading {model_dir}", quiet):
         ckpt = load_checkpoint(model_dir)
-    manifest = open_output(folder, ckpt, max_length, overwrite, [ONNX_FILE])
+    with open_output(folder, ckpt, max_length, overwrite, [ONNX_FILE]) as out:
+        entry = _write_onnx(ckpt, out.dir, quiet)
+        out.add(entry)
+    return entry
+
+
+def _write_onnx(ckpt, folder: Path, quiet: bool) -> dict:
+    """Trace `ckpt` to folder/model.onnx; returns its manifest entry."""
+    import onnx
+    import torch
+
+    from ..fsutil import atomic_path
+    from ..manifest import artifact_entry
+    from ..progress import step
+    from ..quantize.onnx_graph import graph_stats, remove_dead_initializers, resolve_initializer_aliases
+    from .wrappers import logits_only
+
     wrapped = logits_only(ckpt.model)
     sample = ckpt.tokenizer(["albert edge export"], return_tensors="pt")
     ex = tuple(sample[n] if n in sample else torch.zeros_like(sample["input_ids"]) for n in INPUT_NAMES)
@@ -84,7 +93,4 @@ def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwri
     inputs, outputs = onnx_io(len(ckpt.labels))
     from ..quantize.onnx_quant import runtime_hints
 
-    entry = artifact_entry(folder, ONNX_FILE, "onnx", "fp32", inputs, outputs, opset=OPSET, graph=stats, runtime_hints=runtime_hints())
-    upsert_artifact(manifest, entry)
-    save_manifest(folder, manifest)
-    return entry
+    return artifact_entry(folder, ONNX_FILE, "onnx", "fp32", inputs, outputs, opset=OPSET, graph=stats, runtime_hints=runtime_hints())

@@ -173,8 +173,9 @@ def export_tflite(model_dir, folder, buckets=DEFAULT_BUCKETS, overwrite: bool = 
     from ..artifacts import open_output
     from ..checkpoint import load_checkpoint
     from ..fsutil import atomic_path
-    from ..manifest import artifact_entry, save_manifest, upsert_artifact
+    from ..manifest import artifact_entry
     from ..progress import step
+    from ..staging import current
     from .tflite_buffers import compact
 
     folder = Path(folder)
@@ -182,44 +183,42 @@ def export_tflite(model_dir, folder, buckets=DEFAULT_BUCKETS, overwrite: bool = 
         ckpt = load_checkpoint(model_dir)
     if max_length is None and tuple(buckets or DEFAULT_BUCKETS) == DEFAULT_BUCKETS:
         # Default buckets adapt to a folder already exported (e.g. by `export onnx --max-length 256`).
-        existing = _existing_max_length(folder, ckpt)
+        existing = _existing_max_length(current(folder), ckpt)
         if existing:
             buckets = tuple(b for b in DEFAULT_BUCKETS if b < existing)
             max_length = existing
     buckets, max_seq = resolve_buckets(buckets, max_length, ckpt.config.max_position_embeddings)
-    manifest = open_output(folder, ckpt, max_seq, overwrite, [FILE])
-
-    raw = convert_buckets(ckpt.model, buckets, quiet)
-    with step("merging duplicate constant buffers", quiet):
-        data, stats = compact(raw)
-    path = folder / FILE
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-        remove_stale_caches(folder, FILE)
-    sigs = signature_specs(buckets)
-    entry = artifact_entry(
-        folder,
-        FILE,
-        "tflite",
-        "fp32",
-        inputs=sigs[-1]["inputs"],
-        outputs=sigs[-1]["outputs"],
-        signatures=sigs,
-        buckets=list(buckets),
-        converter="litert-torch",
-        constants=_constants_summary(stats, ckpt),
-    )
-    with step("checking fp32 parity against PyTorch on sample texts", quiet):
-        diff = parity_vs_torch(path, ckpt, entry, check_ids(ckpt.tokenizer, buckets))
-    entry["export_check"] = {"max_abs_diff": diff, "tolerance": FP32_TOLERANCE}
-    if diff > FP32_TOLERANCE and not quiet:
-        print(f"warning: fp32 TFLite differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}) on sample texts", file=sys.stderr)
-    upsert_artifact(manifest, entry)
-    save_manifest(folder, manifest)
+    with open_output(folder, ckpt, max_seq, overwrite, [FILE]) as out:
+        raw = convert_buckets(ckpt.model, buckets, quiet)
+        with step("merging duplicate constant buffers", quiet):
+            data, stats = compact(raw)
+        path = out.dir / FILE
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+            remove_stale_caches(out.dir, FILE)
+        sigs = signature_specs(buckets)
+        entry = artifact_entry(
+            out.dir,
+            FILE,
+            "tflite",
+            "fp32",
+            inputs=sigs[-1]["inputs"],
+            outputs=sigs[-1]["outputs"],
+            signatures=sigs,
+            buckets=list(buckets),
+            converter="litert-torch",
+            constants=_constants_summary(stats, ckpt),
+        )
+        with step("checking fp32 parity against PyTorch on sample texts", quiet):
+            diff = parity_vs_torch(path, ckpt, entry, check_ids(ckpt.tokenizer, buckets))
+        entry["export_check"] = {"max_abs_diff": diff, "tolerance": FP32_TOLERANCE}
+        if diff > FP32_TOLERANCE and not quiet:
+            print(f"warning: fp32 TFLite differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}) on sample texts", file=sys.stderr)
+        out.add(entry)
     if not quiet:
         c = entry["constants"]
         print(
-            f"wrote {path} ({entry['bytes'] / 1e6:.2f} MB; signatures {', '.join(s['key'] for s in sigs)}; "
+            f"wrote {folder / FILE} ({entry['bytes'] / 1e6:.2f} MB; signatures {', '.join(s['key'] for s in sigs)}; "
             f"constants {c['bytes'] / 1e6:.2f} MB = {c['bytes_per_param']:.2f} B/param, "
             f"{c['duplicates_merged']} duplicate buffer(s) merged; max |Δlogit| vs PyTorch {diff:.1e})"
         )

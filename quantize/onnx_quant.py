@@ -139,79 +139,80 @@ def quantize_onnx(
 
     from ..export.onnx_export import ONNX_FILE, onnx_io
     from ..fsutil import atomic_path
-    from ..manifest import artifact_entry, check_artifact_file, find_artifact, load_manifest, save_manifest, upsert_artifact
+    from ..artifacts import update_output
+    from ..integrity import verified_path
+    from ..manifest import artifact_entry, find_artifact
     from ..progress import step
     from .onnx_graph import dedupe_initializers, gemm_to_matmul, graph_stats, quantize_embedding_rows, remove_dead_initializers
 
     if mode not in MODES:
         raise AlbertEdgeError(f"unknown ONNX quantization mode {mode!r} (choose from {', '.join(MODES)})")
-    folder = Path(folder)
-    manifest = load_manifest(folder)
-    src = check_artifact_file(folder, find_artifact(manifest, ONNX_FILE))
-    if (folder / INT8_FILE).exists() and not overwrite:
-        raise AlbertEdgeError(f"{folder / INT8_FILE} already exists (use --overwrite)")
-    cfg = manifest["model"]
-    details: dict = {"mode": mode, "per_channel": per_channel, "reduce_range": reduce_range, "weight_type": "int8"}
-    with tempfile.TemporaryDirectory(prefix="albert-edge-q-") as td:
-        td = Path(td)
-        prepared = td / "prepared.onnx"
-        if mode == "dynamic" and fusion:
-            with step("fusing attention/GELU/LayerNorm (onnxruntime transformer optimizer)", quiet):
-                details.update(_fuse(src, prepared, cfg))
-        else:
-            m = onnx.load(str(src))
-            details["gemm_rewritten"] = gemm_to_matmul(m)
-            onnx.save(m, str(prepared))
-        quantized = td / "quantized.onnx"
-        with warnings.catch_warnings(), _root_log_level(logging.ERROR):
-            warnings.simplefilter("ignore")
-            if mode == "dynamic":
-                with step("quantizing weights to int8 (onnxruntime quantize_dynamic)", quiet):
-                    quantize_dynamic(
-                        str(prepared),
-                        str(quantized),
-                        weight_type=QuantType.QInt8,
-                        per_channel=per_channel,
-                        reduce_range=reduce_range,
-                        # Gather (embedding tables) is left to quantize_embedding_rows below.
-                        op_types_to_quantize=["MatMul", "Attention"],
-                        # Contrib ops from the fusion defeat ONNX shape inference; every tensor here is fp32.
-                        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-                    )
+    with update_output(folder) as out:
+        manifest = out.manifest
+        src = verified_path(out.dir, find_artifact(manifest, ONNX_FILE), what="quantizer source")
+        if (out.dir / INT8_FILE).exists() and not overwrite:
+            raise AlbertEdgeError(f"{Path(folder) / INT8_FILE} already exists (use --overwrite)")
+        cfg = manifest["model"]
+        details: dict = {"mode": mode, "per_channel": per_channel, "reduce_range": reduce_range, "weight_type": "int8"}
+        with tempfile.TemporaryDirectory(prefix="albert-edge-q-") as td:
+            td = Path(td)
+            prepared = td / "prepared.onnx"
+            if mode == "dynamic" and fusion:
+                with step("fusing attention/GELU/LayerNorm (onnxruntime transformer optimizer)", quiet):
+                    details.update(_fuse(src, prepared, cfg))
             else:
-                reader, n = _calibration_reader(folder, manifest, calibration, calibration_size)
-                details.update({"calibration_file": str(calibration), "calibration_sentences": n, "activation_type": "uint8", "format": "QDQ"})
-                with step(f"calibrating and quantizing (static QDQ, {n} sentences)", quiet):
-                    quantize_static(
-                        str(prepared),
-                        str(quantized),
-                        reader,
-                        quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8,
-                        per_channel=per_channel,
-                        reduce_range=reduce_range,
-                        op_types_to_quantize=["MatMul"],
-                        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-                    )
-        model = onnx.load(str(quantized))
-        # After ORT's quantizer, which would otherwise re-quantize the per-row scale vectors.
-        details["embedding_tables_int8_per_row"] = quantize_embedding_rows(model, min_rows=EMBEDDING_MIN_ROWS)
-        details["deduplicated_after_quantization"] = dedupe_initializers(model)
-        remove_dead_initializers(model)
-        model.doc_string = f"albert-edge int8 ({mode})"
-        stats = graph_stats(model)
-        if stats["weight_matmuls_float"]:
-            raise AlbertEdgeError(f"quantization left {stats['weight_matmuls_float']} weight matmul(s) in fp32; refusing to write a partial int8 model")
-        with atomic_path(folder / INT8_FILE, suffix=".onnx") as tmp:
-            onnx.save(model, str(tmp))
-            _smoke_test(tmp, len(manifest["labels"]))
-    inputs, outputs = onnx_io(len(manifest["labels"]))
-    entry = artifact_entry(
-        folder, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats, runtime_hints=runtime_hints()
-    )
-    upsert_artifact(manifest, entry)
-    save_manifest(folder, manifest)
+                m = onnx.load(str(src))
+                details["gemm_rewritten"] = gemm_to_matmul(m)
+                onnx.save(m, str(prepared))
+            quantized = td / "quantized.onnx"
+            with warnings.catch_warnings(), _root_log_level(logging.ERROR):
+                warnings.simplefilter("ignore")
+                if mode == "dynamic":
+                    with step("quantizing weights to int8 (onnxruntime quantize_dynamic)", quiet):
+                        quantize_dynamic(
+                            str(prepared),
+                            str(quantized),
+                            weight_type=QuantType.QInt8,
+                            per_channel=per_channel,
+                            reduce_range=reduce_range,
+                            # Gather (embedding tables) is left to quantize_embedding_rows below.
+                            op_types_to_quantize=["MatMul", "Attention"],
+                            # Contrib ops from the fusion defeat ONNX shape inference; every tensor here is fp32.
+                            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                        )
+                else:
+                    reader, n = _calibration_reader(out.dir, manifest, calibration, calibration_size)
+                    details.update({"calibration_file": str(calibration), "calibration_sentences": n, "activation_type": "uint8", "format": "QDQ"})
+                    with step(f"calibrating and quantizing (static QDQ, {n} sentences)", quiet):
+                        quantize_static(
+                            str(prepared),
+                            str(quantized),
+                            reader,
+                            quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8,
+                            per_channel=per_channel,
+                            reduce_range=reduce_range,
+                            op_types_to_quantize=["MatMul"],
+                            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                        )
+            model = onnx.load(str(quantized))
+            # After ORT's quantizer, which would otherwise re-quantize the per-row scale vectors.
+            details["embedding_tables_int8_per_row"] = quantize_embedding_rows(model, min_rows=EMBEDDING_MIN_ROWS)
+            details["deduplicated_after_quantization"] = dedupe_initializers(model)
+            remove_dead_initializers(model)
+            model.doc_string = f"albert-edge int8 ({mode})"
+            stats = graph_stats(model)
+            if stats["weight_matmuls_float"]:
+                raise AlbertEdgeError(f"quantization left {stats['weight_matmuls_float']} weight matmul(s) in fp32; refusing to write a partial int8 model")
+            with atomic_path(out.dir / INT8_FILE, suffix=".onnx") as tmp:
+                onnx.save(model, str(tmp))
+                _smoke_test(tmp, len(manifest["labels"]))
+        inputs, outputs = onnx_io(len(manifest["labels"]))
+        entry = artifact_entry(
+            out.dir, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats, runtime_hints=runtime_hints()
+        )
+        out.add(entry)
     return entry
 
 

@@ -148,7 +148,9 @@ def _static_gate(folder: Path, manifest: dict, fp32_entry: dict, quant_bytes: by
 def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: bool = False, quiet: bool = False) -> dict:
     """Write the quantized variant of `folder`/model.tflite; returns its manifest entry."""
     from ..fsutil import atomic_path
-    from ..manifest import artifact_entry, check_artifact_file, find_artifact, load_manifest, save_manifest, upsert_artifact
+    from ..artifacts import update_output
+    from ..integrity import verified_path
+    from ..manifest import artifact_entry, find_artifact
     from ..progress import step
     from ..export.tflite_buffers import compact
     from ..export.tflite_export import remove_stale_caches
@@ -159,78 +161,76 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
         raise AlbertEdgeError("--calibration is only used by --mode static")
     if calibration is not None and not Path(calibration).is_file():
         raise AlbertEdgeError(f"calibration file {calibration} does not exist")
-    folder = Path(folder)
-    manifest = load_manifest(folder)
-    if not any(a["file"] == SOURCE for a in manifest["artifacts"]):
-        raise AlbertEdgeError(f"{folder} has no {SOURCE}; run `albert-edge export tflite` first")
-    src_entry = find_artifact(manifest, SOURCE)
-    src = check_artifact_file(folder, src_entry)
-    out_file = OUTPUT_FILE[mode]
-    out_path = folder / out_file
-    if out_path.exists() and not overwrite:
-        raise AlbertEdgeError(f"{out_path} already exists (use --overwrite)")
-    from ai_edge_quantizer import quantizer
+    with update_output(folder) as out:
+        manifest = out.manifest
+        if not any(a["file"] == SOURCE for a in manifest["artifacts"]):
+            raise AlbertEdgeError(f"{folder} has no {SOURCE}; run `albert-edge export tflite` first")
+        src_entry = find_artifact(manifest, SOURCE)
+        src = verified_path(out.dir, src_entry, what="quantizer source")
+        out_file = OUTPUT_FILE[mode]
+        out_path = out.dir / out_file
+        if out_path.exists() and not overwrite:
+            raise AlbertEdgeError(f"{Path(folder) / out_file} already exists (use --overwrite)")
+        from ai_edge_quantizer import quantizer
 
-    q = quantizer.Quantizer(src.read_bytes(), recipe_for(mode))
-    calib_result = None
-    calib_desc = None
-    if mode == "static":
-        from ..data import SAMPLES_TSV, read_labeled_tsv, sst2_train
+        q = quantizer.Quantizer(src.read_bytes(), recipe_for(mode))
+        calib_result = None
+        calib_desc = None
+        if mode == "static":
+            from ..data import SAMPLES_TSV, read_labeled_tsv, sst2_train
 
-        calib_path = Path(calibration) if calibration else (sst2_train() or SAMPLES_TSV)
-        texts, _ = read_labeled_tsv(calib_path, manifest["labels"], limit=CALIBRATION_TEXTS)
-        ids = _encoder(folder, manifest).encode(texts)
-        feeds = _calibration_feeds(ids, src_entry["signatures"], manifest.get("tokenizer", {}).get("pad_id") or 0)
-        calib_desc = f"{len(texts)} texts of {calib_path.name}"
-        with step(f"calibrating on {calib_desc}", quiet):
+            calib_path = Path(calibration) if calibration else (sst2_train() or SAMPLES_TSV)
+            texts, _ = read_labeled_tsv(calib_path, manifest["labels"], limit=CALIBRATION_TEXTS)
+            ids = _encoder(out.dir, manifest).encode(texts)
+            feeds = _calibration_feeds(ids, src_entry["signatures"], manifest.get("tokenizer", {}).get("pad_id") or 0)
+            calib_desc = f"{len(texts)} texts of {calib_path.name}"
+            with step(f"calibrating on {calib_desc}", quiet):
+                try:
+                    calib_result = q.calibrate(feeds, num_threads=1)
+                except Exception as e:
+                    raise AlbertEdgeError(f"calibration failed: {str(e).splitlines()[0][:200]}") from None
+        with step(f"quantizing {SOURCE} ({mode}: {RECIPE_NAME[mode]})", quiet), _shared_buffer_rewrites_filtered():
             try:
-                calib_result = q.calibrate(feeds, num_threads=1)
-            except Exception as e:
-                raise AlbertEdgeError(f"calibration failed: {str(e).splitlines()[0][:200]}") from None
-    with step(f"quantizing {SOURCE} ({mode}: {RECIPE_NAME[mode]})", quiet), _shared_buffer_rewrites_filtered():
-        try:
-            result = q.quantize(calib_result, enable_progress_bar=False, enable_progress_report=False)
-        except Exception as e:  # the quantizer raises many types; the user needs one line
-            raise AlbertEdgeError(f"ai-edge-quantizer failed ({mode}): {str(e).splitlines()[0][:200]}") from None
-    with step("merging duplicate constant buffers", quiet):
-        data, stats = compact(bytes(result.quantized_model), shorten_names=False)
+                result = q.quantize(calib_result, enable_progress_bar=False, enable_progress_report=False)
+            except Exception as e:  # the quantizer raises many types; the user needs one line
+                raise AlbertEdgeError(f"ai-edge-quantizer failed ({mode}): {str(e).splitlines()[0][:200]}") from None
+        with step("merging duplicate constant buffers", quiet):
+            data, stats = compact(bytes(result.quantized_model), shorten_names=False)
 
-    with atomic_path(out_path) as tmp:
-        gate = _static_gate(folder, manifest, src_entry, data, tmp, quiet) if mode == "static" else None
-        tmp.write_bytes(data)
-        remove_stale_caches(folder, out_file)
-    params = manifest.get("model", {}).get("unique_parameters") or 0
-    after = stats["after"]
-    quant = {"tool": "ai-edge-quantizer", "recipe": RECIPE_NAME[mode], "mode": mode, "source": SOURCE}
-    if calib_desc:
-        quant["calibration"] = calib_desc
-    if gate:
-        quant["gate"] = gate
-    entry = artifact_entry(
-        folder,
-        out_file,
-        "tflite",
-        PRECISION[mode],
-        inputs=src_entry["inputs"],
-        outputs=src_entry["outputs"],
-        signatures=src_entry["signatures"],
-        buckets=src_entry["buckets"],
-        quantization=quant,
-        constants={
-            "buffers": after["buffers"],
-            "bytes": after["bytes"],
-            "unique_parameters": params,
-            "bytes_per_param": round(after["bytes"] / params, 4) if params else None,
-            "duplicates_merged": stats["before"]["duplicate_buffers"] - after["duplicate_buffers"],
-            "bytes_before_merge": stats["before"]["bytes"],
-        },
-    )
-    manifest = load_manifest(folder)  # re-read: another command may have added entries meanwhile
-    upsert_artifact(manifest, entry)
-    save_manifest(folder, manifest)
+        with atomic_path(out_path) as tmp:
+            gate = _static_gate(out.dir, manifest, src_entry, data, tmp, quiet) if mode == "static" else None
+            tmp.write_bytes(data)
+            remove_stale_caches(out.dir, out_file)
+        params = manifest.get("model", {}).get("unique_parameters") or 0
+        after = stats["after"]
+        quant = {"tool": "ai-edge-quantizer", "recipe": RECIPE_NAME[mode], "mode": mode, "source": SOURCE}
+        if calib_desc:
+            quant["calibration"] = calib_desc
+        if gate:
+            quant["gate"] = gate
+        entry = artifact_entry(
+            out.dir,
+            out_file,
+            "tflite",
+            PRECISION[mode],
+            inputs=src_entry["inputs"],
+            outputs=src_entry["outputs"],
+            signatures=src_entry["signatures"],
+            buckets=src_entry["buckets"],
+            quantization=quant,
+            constants={
+                "buffers": after["buffers"],
+                "bytes": after["bytes"],
+                "unique_parameters": params,
+                "bytes_per_param": round(after["bytes"] / params, 4) if params else None,
+                "duplicates_merged": stats["before"]["duplicate_buffers"] - after["duplicate_buffers"],
+                "bytes_before_merge": stats["before"]["bytes"],
+            },
+        )
+        out.add(entry)
     if not quiet:
         print(
-            f"wrote {out_path} ({entry['bytes'] / 1e6:.2f} MB, {PRECISION[mode]}; from {src_entry['bytes'] / 1e6:.2f} MB; "
+            f"wrote {Path(folder) / out_file} ({entry['bytes'] / 1e6:.2f} MB, {PRECISION[mode]}; from {src_entry['bytes'] / 1e6:.2f} MB; "
             f"constants {after['bytes'] / 1e6:.2f} MB" + (f" = {entry['constants']['bytes_per_param']:.2f} B/param" if params else "") + ")",
             file=sys.stdout,
         )

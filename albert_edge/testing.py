@@ -71,12 +71,14 @@ def make_checkpoint(
     legacy_bin: bool = False,
     seed: int = 0,
     init_std: float = 0.2,
+    trained_looking: bool = False,
     **config_overrides,
 ) -> Path:
     """Save a random-weight AlbertForSequenceClassification as a normal Hugging Face folder.
 
     init_std is larger than ALBERT's 0.02 so random logits differ between inputs and parity
-    checks compare something meaningful.
+    checks compare something meaningful. trained_looking=True applies `perturb_like_trained`
+    (LayerNorm scales/shifts and biases away from 1/0) before saving.
     """
     import sentencepiece as spm
     import torch
@@ -110,6 +112,8 @@ def make_checkpoint(
     torch.manual_seed(seed)
     config = AlbertConfig(**cfg)
     model = AlbertForSequenceClassification(config).eval()
+    if trained_looking:
+        perturb_like_trained(model, seed=seed)
     if legacy_bin:
         config.save_pretrained(str(folder))
         torch.save(model.state_dict(), folder / "pytorch_model.bin")
@@ -121,3 +125,27 @@ def make_checkpoint(
     if not (folder / "tokenizer_config.json").exists():
         (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "AlbertTokenizer", "do_lower_case": True}))
     return folder
+
+
+def perturb_like_trained(model, seed: int = 0, ln_scale_std: float = 0.2, ln_shift_std: float = 0.1, bias_std: float = 0.05):
+    """Make a randomly initialised model look trained where converters look: in place, returns `model`.
+
+    Random init has every LayerNorm scale = 1, shift = 0 and every bias = 0; a converter that folds
+    those values into the neighbouring weights (LiteRT folds a LayerNorm scale into the next
+    FULLY_CONNECTED) then produces byte-identical copies that a buffer merge hides, so sharing and
+    size tests pass on random weights and fail on a real checkpoint. Here: LayerNorm weight
+    1 + ln_scale_std*N(0,1), LayerNorm bias ln_shift_std*N(0,1), every other bias bias_std*N(0,1)
+    (the recipe of /work/scratch/models/make_perturbed.py). Shared parameters are touched once.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(int(seed) + 7919)
+    ln_params = {id(p) for mod in model.modules() if isinstance(mod, torch.nn.LayerNorm) for p in mod.parameters(recurse=False)}
+    with torch.no_grad():
+        for name, p in model.named_parameters():  # named_parameters() yields a shared tensor once
+            noise = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+            if id(p) in ln_params:
+                p.copy_(1 + ln_scale_std * noise if name.endswith("weight") else ln_shift_std * noise)
+            elif name.endswith("bias"):
+                p.copy_(bias_std * noise)
+    return model

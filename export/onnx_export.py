@@ -21,10 +21,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH, help="longest token sequence the artifacts serve (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--allow-duplicated-weights", action="store_true", help="write the file even if it stores weights more than once (recorded in the manifest)")
 
 
 def run(args) -> int:
-    entry = export_onnx(args.model, args.output, max_length=args.max_length, overwrite=args.overwrite, quiet=args.quiet)
+    entry = export_onnx(
+        args.model, args.output, max_length=args.max_length, overwrite=args.overwrite, quiet=args.quiet,
+        allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False),
+    )
     if not args.quiet:
         print(f"wrote {Path(args.output) / entry['file']} ({entry['bytes'] / 1e6:.2f} MB, {entry['graph']['initializers']} initializers)")
     return 0
@@ -36,7 +40,7 @@ def onnx_io(num_labels: int) -> tuple[list[dict], list[dict]]:
     return inputs, outputs
 
 
-def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwrite: bool = False, quiet: bool = False) -> dict:
+def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwrite: bool = False, quiet: bool = False, allow_duplicated_weights: bool = False) -> dict:
     from ..artifacts import open_output
     from ..checkpoint import load_checkpoint
     from ..progress import step
@@ -47,12 +51,12 @@ def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwri
     with step(f"loading {model_dir}", quiet):
         ckpt = load_checkpoint(model_dir)
     with open_output(folder, ckpt, max_length, overwrite, [ONNX_FILE]) as out:
-        entry = _write_onnx(ckpt, out.dir, quiet)
+        entry = _write_onnx(ckpt, out.dir, quiet, allow_duplicated_weights)
         out.add(entry)
     return entry
 
 
-def _write_onnx(ckpt, folder: Path, quiet: bool) -> dict:
+def _write_onnx(ckpt, folder: Path, quiet: bool, allow_duplicated_weights: bool = False) -> dict:
     """Trace `ckpt` to folder/model.onnx; returns its manifest entry."""
     import onnx
     import torch
@@ -88,9 +92,20 @@ def _write_onnx(ckpt, folder: Path, quiet: bool) -> dict:
         remove_dead_initializers(model)
         model.doc_string = "exported by albert-edge"
         onnx.checker.check_model(model, full_check=True)
+        guard = _weight_guard(model, ckpt, allow_duplicated_weights)
         onnx.save(model, str(tmp))
         stats = graph_stats(model)
     inputs, outputs = onnx_io(len(ckpt.labels))
     from ..quantize.onnx_quant import runtime_hints
 
-    return artifact_entry(folder, ONNX_FILE, "onnx", "fp32", inputs, outputs, opset=OPSET, graph=stats, runtime_hints=runtime_hints())
+    return artifact_entry(
+        folder, ONNX_FILE, "onnx", "fp32", inputs, outputs, opset=OPSET, graph=stats, runtime_hints=runtime_hints(), weight_guard=guard
+    )
+
+
+def _weight_guard(model, ckpt, allow: bool) -> dict:
+    """Refuse a model.onnx that stores any weight twice (albert_edge.weight_guard)."""
+    from ..quantize.onnx_graph import list_constants, weight_budget
+    from ..weight_guard import check_weights, parameter_shapes
+
+    return check_weights(list_constants(model), weight_budget(parameter_shapes(ckpt.model), "fp32"), ONNX_FILE, allow=allow)

@@ -240,3 +240,116 @@ def compact(data: bytes | memoryview, shorten_names: bool = True, share_quantiza
     out = bytes(fbu.convert_object_to_bytearray(model))
     after = constant_stats(out)
     return out, {"before": before, "after": after, "quantization_tables_shared": n_shared}
+
+
+# --- weight guard: what the file stores vs what the checkpoint's parameters need ---------------
+
+_TYPE_NAMES = None
+
+
+def _tensor_type_names() -> dict[int, str]:
+    global _TYPE_NAMES
+    if _TYPE_NAMES is None:
+        schema = _schema()
+        _TYPE_NAMES = {v: k.lower() for k, v in schema.TensorType.__dict__.items() if not k.startswith("_") and isinstance(v, int)}
+    return _TYPE_NAMES
+
+
+def _op_names() -> dict[int, str]:
+    schema = _schema()
+    return {v: k for k, v in schema.BuiltinOperator.__dict__.items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def list_constants(data: bytes | memoryview, count_quantization: bool = True) -> list:
+    """Every constant the flatbuffer stores, as weight_guard.Constant: one per non-empty buffer
+    (named after its first tensor, shortened, plus which ops read it), and one per distinct
+    quantization table (per-channel scales/zero-points live in tensor tables, not buffers; tables
+    shared by several tensors, see _share_quantization, are counted once). A per-tensor table (one
+    scale) is a graph constant; count_quantization=False makes every table one (full-int8 files carry
+    calibrated, per-signature activation and int32-bias scales that are not weights)."""
+    from collections import defaultdict
+
+    from ..weight_guard import Constant, role_for
+
+    schema = _schema()
+    data = memoryview(data)
+    model = schema.Model.GetRootAs(data, 0)
+    types, ops = _tensor_type_names(), _op_names()
+    first: dict[int, tuple] = {}
+    readers: dict[int, Counter] = defaultdict(Counter)
+    qtables: dict[int, tuple] = {}
+    for s in range(model.SubgraphsLength()):
+        g = model.Subgraphs(s)
+        for t in range(g.TensorsLength()):
+            tensor = g.Tensors(t)
+            b = tensor.Buffer()
+            if b and b not in first:
+                first[b] = (tensor.Name() or b"").decode(errors="replace"), tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else (), types.get(tensor.Type(), str(tensor.Type()))
+            q = tensor.Quantization()
+            if q is not None and (q.ScaleLength() or q.ZeroPointLength()):
+                pos = q._tab.Pos  # shared tables have one position in the file
+                if pos not in qtables:
+                    n = q.ScaleLength() * 4 + q.ZeroPointLength() * 8 + (q.MinLength() + q.MaxLength()) * 4
+                    qtables[pos] = ((tensor.Name() or b"").decode(errors="replace"), max(q.ScaleLength(), q.ZeroPointLength()), n)
+        for k in range(g.OperatorsLength()):
+            op = g.Operators(k)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            name = ops.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+            for j in range(op.InputsLength()):
+                t = op.Inputs(j)
+                if t >= 0:
+                    b = g.Tensors(t).Buffer()
+                    if b:
+                        readers[b][f"{name}[{j}]"] += 1
+    out = []
+    for i in range(model.BuffersLength()):
+        buf = model.Buffers(i)
+        size = buf.Size() if buf.Offset() else buf.DataLength()
+        if not size or i not in first:
+            continue
+        name, shape, dtype = first[i]
+        use = ", ".join(f"{k} x{v}" for k, v in readers[i].most_common(2))
+        label = short_name(name.split(";")[0]) or f"buffer {i}"
+        out.append(Constant(f"{label} (read by {use or 'no op'})", shape, dtype, int(size), role_for(dtype, shape)))
+    for name, n, size in qtables.values():
+        role = "quantization" if count_quantization and n > 1 else "graph"
+        out.append(Constant(f"quantization of {short_name(name)}", (n,), "float32+int64", int(size), role))
+    return out
+
+
+# ai-edge-quantizer keeps these fp32 in every recipe (they feed ADD / GATHER_ND, not FULLY_CONNECTED or
+# EMBEDDING_LOOKUP): measured on dynamic_wi8_afp32 and float_casting.
+_POSITION = "position_embeddings"
+# Bytes per element by precision for matrices (2-D parameters); vectors stay fp32 in every file (measured).
+_MATRIX_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
+# One fp32 scale + one int64 zero point per quantized channel (axis 0: FC output rows, embedding rows).
+_QUANT_BYTES_PER_CHANNEL = 12
+
+
+def weight_budget(param_shapes, precision: str, buckets, mode: str = "dynamic") -> "object":
+    """The weight_guard.Budget of a .tflite made by albert-edge from a checkpoint with these parameters.
+
+    Fixed-shape signatures store the position embeddings as one [1, L, E] slice per bucket (the
+    full table is never stored), so that parameter is budgeted as those slices. mode="static"
+    (static_wi8_ai8) leaves the EMBEDDING_LOOKUP tables fp32 (measured) and its quantization
+    tables are not counted (see list_constants)."""
+    from ..weight_guard import Budget, Expected, numel
+
+    if precision not in _MATRIX_BYTES:
+        raise ValueError(precision)
+    b = Budget(precision=precision, parameters=sum(numel(s) for _, s in param_shapes))
+    for name, shape in param_shapes:
+        if _POSITION in name and len(shape) == 2:
+            for L in buckets:
+                rows = min(int(L), shape[0])
+                b.expected.append(Expected(f"{name}[:{rows}]", (1, rows, shape[1]), rows * shape[1] * 4))
+            continue
+        per = _MATRIX_BYTES[precision] if len(shape) >= 2 else 4
+        if mode == "static" and "embeddings." in name:
+            per = 4
+        b.expected.append(Expected(name, tuple(shape), numel(shape) * per))
+        if precision == "int8" and mode != "static" and len(shape) >= 2:
+            b.overhead_bytes += shape[0] * _QUANT_BYTES_PER_CHANNEL
+    if precision == "int8" and mode != "static":
+        b.overhead_what = f"per-channel scales + zero points ({_QUANT_BYTES_PER_CHANNEL} B per channel)"
+    return b

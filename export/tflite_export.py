@@ -79,9 +79,14 @@ def _existing_max_length(folder: Path, ckpt) -> int | None:
     return m.get("max_seq_length")
 
 
-def convert_buckets(model, buckets, quiet: bool = False) -> bytes:
-    """Convert `model` (AlbertForSequenceClassification, eval) to one .tflite with a signature per bucket."""
+def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | None = None) -> bytes:
+    """Convert `model` (AlbertForSequenceClassification, eval) to one .tflite with a signature per bucket.
+
+    fold_barriers (default: on, unless ALBERT_EDGE_TFLITE_FOLD_BARRIERS=0) keeps the converter from
+    folding each application's preceding LayerNorm into the shared weights (see tflite_sharing)."""
     import torch
+
+    from .tflite_sharing import barriers_enabled, layer_input_barriers
 
     from ..progress import step
 
@@ -110,7 +115,7 @@ def convert_buckets(model, buckets, quiet: bool = False) -> bytes:
         conv.signature(signature_key(L), wrapped, sample_kwargs=sample)
     with step(f"converting with litert-torch ({len(buckets)} signature{'s' if len(buckets) > 1 else ''}: {', '.join(map(str, buckets))})", quiet):
         try:
-            with torch.no_grad(), warnings.catch_warnings():
+            with torch.no_grad(), warnings.catch_warnings(), layer_input_barriers(model, barriers_enabled() if fold_barriers is None else fold_barriers):
                 # torch.export's pytree deprecation chatter, not actionable for users.
                 warnings.simplefilter("ignore", FutureWarning)
                 edge = conv.convert()
@@ -168,7 +173,9 @@ def remove_stale_caches(folder: Path, file: str) -> None:
         p.unlink(missing_ok=True)
 
 
-def export_tflite(model_dir, folder, buckets=DEFAULT_BUCKETS, overwrite: bool = False, quiet: bool = False, max_length: int | None = None) -> dict:
+def export_tflite(
+    model_dir, folder, buckets=DEFAULT_BUCKETS, overwrite: bool = False, quiet: bool = False, max_length: int | None = None, allow_duplicated_weights: bool = False
+) -> dict:
     """Export `model_dir` to `folder`/model.tflite (fp32); returns the manifest entry written."""
     from ..artifacts import open_output
     from ..checkpoint import load_checkpoint
@@ -176,6 +183,7 @@ def export_tflite(model_dir, folder, buckets=DEFAULT_BUCKETS, overwrite: bool = 
     from ..manifest import artifact_entry
     from ..progress import step
     from ..staging import current
+    from ..weight_guard import parameter_shapes
     from .tflite_buffers import compact
 
     folder = Path(folder)
@@ -192,6 +200,7 @@ def export_tflite(model_dir, folder, buckets=DEFAULT_BUCKETS, overwrite: bool = 
         raw = convert_buckets(ckpt.model, buckets, quiet)
         with step("merging duplicate constant buffers", quiet):
             data, stats = compact(raw)
+        guard = weight_guard(data, FILE, parameter_shapes(ckpt.model), "fp32", buckets, allow_duplicated_weights)
         path = out.dir / FILE
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
@@ -208,6 +217,7 @@ def export_tflite(model_dir, folder, buckets=DEFAULT_BUCKETS, overwrite: bool = 
             buckets=list(buckets),
             converter="litert-torch",
             constants=_constants_summary(stats, ckpt),
+            weight_guard=guard,
         )
         with step("checking fp32 parity against PyTorch on sample texts", quiet):
             diff = parity_vs_torch(path, ckpt, entry, check_ids(ckpt.tokenizer, buckets))
@@ -223,6 +233,16 @@ def export_tflite(model_dir, folder, buckets=DEFAULT_BUCKETS, overwrite: bool = 
             f"{c['duplicates_merged']} duplicate buffer(s) merged; max |Δlogit| vs PyTorch {diff:.1e})"
         )
     return entry
+
+
+def weight_guard(data: bytes, file: str, param_shapes, precision: str, buckets, allow: bool = False, mode: str = "dynamic") -> dict:
+    """Refuse a .tflite that stores any weight more than once (albert_edge.weight_guard); returns the
+    report recorded in the manifest entry."""
+    from ..weight_guard import check_weights
+    from .tflite_buffers import list_constants, weight_budget
+
+    constants = list_constants(data, count_quantization=mode != "static")
+    return check_weights(constants, weight_budget(param_shapes, precision, buckets, mode=mode), file, allow=allow)
 
 
 def _constants_summary(stats: dict, ckpt) -> dict:
@@ -251,9 +271,13 @@ def add_arguments(p) -> None:
     p.add_argument("--max-length", type=int, default=None, metavar="N", help="maximum sequence length (added as the largest bucket)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model.tflite / folder")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--allow-duplicated-weights", action="store_true", help="write the file even if it stores weights more than once (recorded in the manifest)")
 
 
 def run(args) -> int:
     buckets = parse_buckets(args.buckets) or DEFAULT_BUCKETS
-    export_tflite(args.model, args.output, buckets=buckets, overwrite=args.overwrite, quiet=args.quiet, max_length=args.max_length)
+    export_tflite(
+        args.model, args.output, buckets=buckets, overwrite=args.overwrite, quiet=args.quiet, max_length=args.max_length,
+        allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False),
+    )
     return 0

@@ -335,3 +335,76 @@ def quantize_embedding_rows(model: onnx.ModelProto, min_rows: int = 1024) -> int
     if count:
         remove_dead_initializers(model)
     return count
+
+
+# --- weight guard (albert_edge.weight_guard): constants stored vs the checkpoint's parameters ---
+
+# Inputs that hold quantization scales / zero points, by op (the format's own overhead).
+_QUANT_SLOTS = {
+    "DynamicQuantizeMatMul": {2, 3},
+    "MatMulInteger": {2, 3},
+    "MatMulIntegerToFloat": {2, 3, 4, 5},
+    "QAttention": {3, 4, 6, 7},
+    "DequantizeLinear": {1, 2},
+    "QuantizeLinear": {1, 2},
+    "QLinearMatMul": {1, 2, 4, 5, 6, 7},
+}
+_FUSED_QKV = {"Attention": (1, 2), "QAttention": (1, 2)}
+
+
+def list_constants(model: onnx.ModelProto) -> list:
+    """Every initializer as weight_guard.Constant. A fused attention's [H, 3H] weight and [3H] bias
+    are a re-layout of the Q, K and V parameters, so they are listed as three [H, H] / [H] parts."""
+    from ..weight_guard import Constant, role_for
+
+    g = model.graph
+    quant, fused = set(), set()
+    for n in g.node:
+        for k in _QUANT_SLOTS.get(n.op_type, ()):
+            if k < len(n.input) and n.input[k]:
+                quant.add(n.input[k])
+        for k in _FUSED_QKV.get(n.op_type, ()):
+            if k < len(n.input) and n.input[k]:
+                fused.add(n.input[k])
+    out = []
+    for t in g.initializer:
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
+        shape = tuple(int(d) for d in t.dims)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        role = "quantization" if t.name in quant else role_for(dtype.name, shape)
+        if t.name in fused and role == "weight" and shape and shape[-1] % 3 == 0:
+            part = shape[:-1] + (shape[-1] // 3,)
+            out += [Constant(f"{t.name}[{p}]", part, dtype.name, nbytes // 3, role) for p in "qkv"]
+        else:
+            out.append(Constant(t.name, shape, dtype.name, nbytes, role))
+    return out
+
+
+def weight_budget(param_shapes, precision: str, embedding_min_rows: int = 256, per_channel: bool = True) -> "object":
+    """The weight_guard.Budget of model.onnx (fp32) or model.int8.onnx made by albert-edge.
+
+    int8: every weight matrix int8 + one fp32 scale and one int8 zero point per output channel
+    (onnxruntime per-channel) — or per matrix without per_channel; embedding tables with at least
+    embedding_min_rows rows int8 + one fp32 scale per row (quantize_embedding_rows), smaller tables
+    and every vector fp32."""
+    from ..weight_guard import Budget, Expected, numel
+
+    if precision not in ("fp32", "int8"):
+        raise ValueError(precision)
+    b = Budget(precision=precision, parameters=sum(numel(s) for _, s in param_shapes))
+    for name, shape in param_shapes:
+        n = numel(shape)
+        if precision == "fp32" or len(shape) < 2:
+            b.expected.append(Expected(name, tuple(shape), 4 * n))
+        elif "embeddings." in name and name.endswith(".weight"):  # a Gather table [rows, E]
+            if shape[0] >= embedding_min_rows:
+                b.expected.append(Expected(name, tuple(shape), n))
+                b.overhead_bytes += 4 * shape[0]
+            else:
+                b.expected.append(Expected(name, tuple(shape), 4 * n))
+        else:  # a MatMul weight, torch layout [out, in]
+            b.expected.append(Expected(name, tuple(shape), n))
+            b.overhead_bytes += 5 * (shape[0] if per_channel else 1)
+    if precision == "int8":
+        b.overhead_what = "per-channel scales + zero points (5 B per output channel), per-row embedding scales (4 B per row)"
+    return b

@@ -45,6 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fusion", dest="fusion", action="store_false", help="skip onnxruntime's transformer fusions (debugging)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model.int8.onnx")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--allow-duplicated-weights", action="store_true", help="write the file even if it stores weights more than once (recorded in the manifest)")
 
 
 def run(args) -> int:
@@ -62,6 +63,7 @@ def run(args) -> int:
         fusion=args.fusion,
         overwrite=args.overwrite,
         quiet=args.quiet,
+        allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False),
     )
     if not args.quiet:
         g = entry["graph"]
@@ -133,6 +135,7 @@ def quantize_onnx(
     fusion: bool = True,
     overwrite: bool = False,
     quiet: bool = False,
+    allow_duplicated_weights: bool = False,
 ) -> dict:
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
@@ -205,15 +208,26 @@ def quantize_onnx(
             stats = graph_stats(model)
             if stats["weight_matmuls_float"]:
                 raise AlbertEdgeError(f"quantization left {stats['weight_matmuls_float']} weight matmul(s) in fp32; refusing to write a partial int8 model")
+            guard = _weight_guard(model, out.dir, manifest, per_channel, allow_duplicated_weights)
             with atomic_path(out.dir / INT8_FILE, suffix=".onnx") as tmp:
                 onnx.save(model, str(tmp))
                 _smoke_test(tmp, len(manifest["labels"]))
         inputs, outputs = onnx_io(len(manifest["labels"]))
         entry = artifact_entry(
-            out.dir, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats, runtime_hints=runtime_hints()
+            out.dir, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats, runtime_hints=runtime_hints(),
+            weight_guard=guard,
         )
         out.add(entry)
     return entry
+
+
+def _weight_guard(model, folder: Path, manifest: dict, per_channel: bool, allow: bool) -> dict:
+    """Refuse a model.int8.onnx that stores any weight twice (albert_edge.weight_guard)."""
+    from ..weight_guard import check_weights, parameter_shapes_for_folder
+    from .onnx_graph import list_constants, weight_budget
+
+    budget = weight_budget(parameter_shapes_for_folder(folder, manifest), "int8", embedding_min_rows=EMBEDDING_MIN_ROWS, per_channel=per_channel)
+    return check_weights(list_constants(model), budget, INT8_FILE, allow=allow)
 
 
 def runtime_hints() -> dict:

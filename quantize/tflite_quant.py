@@ -145,7 +145,7 @@ def _static_gate(folder: Path, manifest: dict, fp32_entry: dict, quant_bytes: by
     return result
 
 
-def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: bool = False, quiet: bool = False) -> dict:
+def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: bool = False, quiet: bool = False, allow_duplicated_weights: bool = False) -> dict:
     """Write the quantized variant of `folder`/model.tflite; returns its manifest entry."""
     from ..fsutil import atomic_path
     from ..artifacts import update_output
@@ -153,7 +153,8 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
     from ..manifest import artifact_entry, find_artifact
     from ..progress import step
     from ..export.tflite_buffers import compact
-    from ..export.tflite_export import remove_stale_caches
+    from ..export.tflite_export import remove_stale_caches, weight_guard
+    from ..weight_guard import parameter_shapes_for_folder
 
     if mode not in MODES:
         raise AlbertEdgeError(f"unknown quantization mode {mode!r} (choose {', '.join(MODES)})")
@@ -196,6 +197,7 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
                 raise AlbertEdgeError(f"ai-edge-quantizer failed ({mode}): {str(e).splitlines()[0][:200]}") from None
         with step("merging duplicate constant buffers", quiet):
             data, stats = compact(bytes(result.quantized_model), shorten_names=False)
+        guard = weight_guard(data, out_file, parameter_shapes_for_folder(out.dir, manifest), PRECISION[mode], src_entry["buckets"], allow_duplicated_weights, mode=mode)
 
         with atomic_path(out_path) as tmp:
             gate = _static_gate(out.dir, manifest, src_entry, data, tmp, quiet) if mode == "static" else None
@@ -226,6 +228,7 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
                 "duplicates_merged": stats["before"]["duplicate_buffers"] - after["duplicate_buffers"],
                 "bytes_before_merge": stats["before"]["bytes"],
             },
+            weight_guard=guard,
         )
         out.add(entry)
     if not quiet:
@@ -243,8 +246,12 @@ def add_arguments(p) -> None:
     p.add_argument("--calibration", metavar="FILE.tsv", default=None, help="labeled TSV for --mode static calibration (default: SST-2 train when present, else the shipped samples)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing quantized file")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--allow-duplicated-weights", action="store_true", help="write the file even if it stores weights more than once (recorded in the manifest)")
 
 
 def run(args) -> int:
-    quantize_tflite(args.output, mode=args.mode, calibration=args.calibration, overwrite=args.overwrite, quiet=args.quiet)
+    quantize_tflite(
+        args.output, mode=args.mode, calibration=args.calibration, overwrite=args.overwrite, quiet=args.quiet,
+        allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False),
+    )
     return 0

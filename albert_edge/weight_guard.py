@@ -171,7 +171,7 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.1f} KB"
 
 
-def _describe(ex: dict, max_names: int = 3) -> str:
+def _describe(ex: dict, max_names: int = 4) -> str:
     # Converter names are long "loc1;loc2" lists: keep the end (the op and who reads it).
     names = [n if len(n) <= 64 else "..." + n[-61:] for n in ex["names"][:max_names]]
     more = f", +{len(ex['names']) - max_names} more" if len(ex["names"]) > max_names else ""

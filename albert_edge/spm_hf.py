@@ -334,7 +334,7 @@ class HFChecker:
     def hf_ids(self, texts: list[str], batch: int = 4096) -> list[list[int]]:
         out: list[list[int]] = []
         for i in range(0, len(texts), batch):
-            out += [list(x) for x in self.tok(list(texts[i : i + batch]), add_special_tokens=True, truncation=False)["input_ids"]]
+            out += [list(x) for x in self.tok(list(texts[i : i + batch]), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
         return out
 
     def check(self, model, texts: list[str]) -> list[Mismatch]:
@@ -351,14 +351,16 @@ class HFChecker:
         blind = [e.ids for e in self._blind.encode_batch([texts[i] for i in bad], add_special_tokens=True)]
         return [Mismatch(texts[i], want[i], got[i], SPECIAL_TOKEN_TEXT if b == got[i] else None) for i, b in zip(bad, blind)]
 
-    def code_point_mismatches(self, model, context: str = "{}", chunk: int = 64) -> list[str]:
-        """Code points c (surrogates excluded) for which context.format(c) gets other ids.
+    def code_point_mismatches(self, model, context: str = "{0}", chunk: int = 64, code_points=None) -> list[str]:
+        """Code points c (all but surrogates, or those in `code_points`) for which
+        context.format(c) gets other ids; returns those texts.
 
         1.1 M one-character texts take ~45 s through HF; `chunk` of them joined by spaces into one
         text take ~5 s. Words never share a token across a space, so a chunk matches exactly when
         each of its words does; a chunk that differs is re-checked word by word."""
         sp = _processor(model)
-        items = [context.format(c) for c in _code_points()]
+        cps = _code_points() if code_points is None else (chr(c) for c in code_points if c not in _SURROGATES)
+        items = [context.format(c) for c in cps]
         texts = [" ".join(items[i : i + chunk]) for i in range(0, len(items), chunk)]
         enc = self.tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
         got = sp.encode(texts)

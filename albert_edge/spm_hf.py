@@ -164,7 +164,7 @@ def _compile_charsmap(rules: dict[str, str]) -> bytes:
         buf = io.BytesIO()
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(["abc abd abe"] * 4), model_writer=buf, model_type="char", vocab_size=8,
-            normalization_rule_tsv=str(tsv), num_threads=1, minloglevel=2,
+            normalization_rule_tsv=str(tsv), num_threads=1, hard_vocab_limit=False, minloglevel=2,
         )
     proto = pb.ModelProto()
     proto.ParseFromString(buf.getvalue())

@@ -411,11 +411,12 @@ def check_folder(
     from .checkpoint import load_checkpoint
     from .data import SAMPLES_TSV, read_labeled_tsv
     from .fsutil import sha256_file
+    from .integrity import verified_path
     from .manifest import find_artifact, load_manifest
     from .parity import Thresholds
     from .progress import step
     from .runners import TorchRunner, open_runner
-    from .tokenizer import TextEncoder, load_tokenizer
+    from .tokenizer import artifact_encoder
 
     thresholds = thresholds or Thresholds()
     art = Path(art)
@@ -427,7 +428,7 @@ def check_folder(
     data = Path(data) if data else SAMPLES_TSV
     texts, ys = read_labeled_tsv(data, manifest["labels"], limit=limit)
     labels = np.asarray(ys)
-    ids = TextEncoder(load_tokenizer(art), manifest["max_seq_length"]).encode(texts)
+    ids = artifact_encoder(art, manifest).encode(texts)
     pad_id = int(manifest["tokenizer"].get("pad_id") or 0)
 
     model_dir = Path(model_dir or manifest["source"]["model_dir"])
@@ -460,8 +461,13 @@ def check_folder(
         (io_dir / "inputs.json").write_text(json.dumps({"pad_id": pad_id, "ids": ids}))
         t0 = time.perf_counter()
         with step(f"running {len(entries)} artifact(s) on emulated aarch64 ({QEMU_CPU})", quiet):
-            r = run_in_root(root, qemu, [str(RUNNER_SCRIPT), "--inputs", str(io_dir / "inputs.json"), "--out", str(io_dir), *[str(art / e["file"]) for e in entries]], "the arm64 runner")
+            paths = [str(verified_path(art, e)) for e in entries]
+            r = run_in_root(root, qemu, [str(RUNNER_SCRIPT), "--inputs", str(io_dir / "inputs.json"), "--out", str(io_dir), *paths], "the arm64 runner")
         runs = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+        for run_rec in runs:  # the bytes the emulated runtime loaded are the ones the manifest describes
+            e = next((e for e in entries if e["file"] == run_rec.get("file")), None)
+            if e is not None and run_rec.get("sha256") != e["sha256"]:
+                raise AlbertEdgeError(f"{art / e['file']} changed while the arm64 check ran (sha256 differs from the manifest)")
         arm = {e["file"]: np.load(io_dir / (e["file"] + ".npy")) for e in entries if (io_dir / (e["file"] + ".npy")).is_file()}
         emulated_s = time.perf_counter() - t0
     finally:

@@ -20,6 +20,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("quantize", "onnx"), "albert_edge.quantize.onnx_quant"),
     (("quantize", "tflite"), "albert_edge.quantize.tflite_quant"),
     (("verify",), "albert_edge.parity"),
+    (("check",), "albert_edge.check"),
     (("predict",), "albert_edge.predict"),
     (("pipeline",), "albert_edge.pipeline"),
     (("bench",), "albert_edge.benchmarks.bench_cli"),

@@ -12,6 +12,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 SAMPLES_TSV = PACKAGE_DIR / "data" / "samples.tsv"
 DEMO_MODEL_DIR = REPO_ROOT / "models" / "albert-sst2-demo"
+_FIELD_LIMIT = 1 << 30
 
 
 def shared_dir() -> Path | None:
@@ -56,11 +57,16 @@ def default_eval_data() -> tuple[Path, str]:
 def read_labeled_tsv(path: str | os.PathLike, labels: list[str] | None = None, limit: int | None = None) -> tuple[list[str], list[int]]:
     """Read `sentence<TAB>label` rows (header allowed). Labels are ids or names from `labels`."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise AlbertEdgeError(f"data file {path} does not exist")
+    if not path.is_file():
+        raise AlbertEdgeError(f"data file {path} is not a file")
+    # csv refuses fields over 128 KiB by default; a long review is still a sentence.
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
     name_to_id = {name.lower(): i for i, name in enumerate(labels or [])}
     texts: list[str] = []
     ys: list[int] = []
+    lineno = 0
     try:
         with open(path, encoding="utf-8", newline="") as f:
             # SST-2 sentences contain quotes: never let csv interpret them.
@@ -87,7 +93,11 @@ def read_labeled_tsv(path: str | os.PathLike, labels: list[str] | None = None, l
                 if limit is not None and len(texts) >= limit:
                     break
     except UnicodeDecodeError:
-        raise AlbertEdgeError(f"{path} is not UTF-8 text") from None
+        raise AlbertEdgeError(f"{path} is not UTF-8 text (invalid bytes after line {lineno})") from None
+    except csv.Error as e:
+        raise AlbertEdgeError(f"{path}: cannot parse as TSV ({e})") from None
+    except OSError as e:
+        raise AlbertEdgeError(f"cannot read data file {path} ({e.strerror})") from None
     if not texts:
         raise AlbertEdgeError(f"data file {path} has no labeled rows")
     return texts, ys

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .artifacts import PARITY_FILE
 from .errors import AlbertEdgeError, ParityError
+from .options import MAX_THREADS, fraction, fraction_or_zero, positive_float, positive_int
+from .options import threads as threads_type
 
 HELP = "check every artifact against the PyTorch reference on labeled data (the parity gate)"
-PARITY_FILE = "parity.json"
 
 
 @dataclass
@@ -47,8 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="FILE.tsv", help="labeled sentences (sentence<TAB>label); default: SST-2 dev from ../shared, else the shipped samples")
     p.add_argument("--model", metavar="MODEL_DIR", help="PyTorch reference checkpoint (default: the manifest's source folder)")
     p.add_argument("--artifacts", metavar="FILES", help="comma-separated artifact files to check (default: all in the manifest)")
-    p.add_argument("--limit", type=int, help="use only the first N rows")
-    p.add_argument("--threads", type=int, help="threads per runtime (default: runtime default)")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="use only the first N rows (N >= 1)")
+    p.add_argument("--threads", type=threads_type, metavar="N", help=f"threads per runtime, 1..{MAX_THREADS} (default: runtime default)")
     add_threshold_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.add_argument("--quiet", action="store_true")
@@ -57,10 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def add_threshold_arguments(p: argparse.ArgumentParser) -> None:
     t = Thresholds()
     g = p.add_argument_group("parity thresholds")
-    g.add_argument("--fp32-max-abs", type=float, default=t.fp32_max_abs, help="fp32 max |Δlogit| (default %(default)g)")
-    g.add_argument("--fp16-max-abs", type=float, default=t.fp16_max_abs, help="fp16 max |Δlogit| (default %(default)g)")
-    g.add_argument("--int8-min-agreement", type=float, default=t.int8_min_agreement, help="int8 label agreement, fraction (default %(default)g)")
-    g.add_argument("--int8-max-accuracy-drop", type=float, default=t.int8_max_accuracy_drop, help="int8 accuracy drop, fraction (default %(default)g = 0.5 pt)")
+    g.add_argument("--fp32-max-abs", type=positive_float, default=t.fp32_max_abs, help="fp32 max |Δlogit| (default %(default)g)")
+    g.add_argument("--fp16-max-abs", type=positive_float, default=t.fp16_max_abs, help="fp16 max |Δlogit| (default %(default)g)")
+    g.add_argument("--int8-min-agreement", type=fraction, default=t.int8_min_agreement, help="int8 label agreement as a fraction in (0, 1] (default %(default)g = 99.5 %%)")
+    g.add_argument("--int8-max-accuracy-drop", type=fraction_or_zero, default=t.int8_max_accuracy_drop, help="int8 accuracy drop as a fraction in [0, 1] (default %(default)g = 0.5 pt)")
 
 
 def thresholds_from_args(args) -> Thresholds:
@@ -103,7 +105,7 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
     from .manifest import find_artifact, load_manifest
     from .progress import bar, step
     from .runners import TorchRunner, open_runner
-    from .tokenizer import TextEncoder, load_tokenizer
+    from .tokenizer import artifact_encoder
 
     thresholds = thresholds or Thresholds()
     folder = Path(folder)
@@ -121,7 +123,7 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
         ckpt = load_checkpoint(model_dir, with_tokenizer=False)
     if sha256_file(ckpt.weights_file) != manifest["source"]["weights_sha256"]:
         raise AlbertEdgeError(f"{ckpt.weights_file} is not the checkpoint these artifacts were exported from (sha256 differs)")
-    enc = TextEncoder(load_tokenizer(folder), manifest["max_seq_length"])
+    enc = artifact_encoder(folder, manifest)
     ids = enc.encode(texts)
     labels = np.asarray(ys)
     pad_id = manifest["tokenizer"].get("pad_id") or 0
@@ -133,7 +135,8 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
         runner = open_runner(folder, e, manifest, threads=threads)
         with bar(len(ids), e["file"], "sent") as pb:
             logits = runner.run_batched(ids, progress=pb)
-        r = {"file": e["file"], "format": e["format"], "precision": e["precision"], "bytes": e["bytes"], "sha256": e["sha256"]}
+        # The digest of the bytes that ran (open_runner checked them against the manifest).
+        r = {"file": e["file"], "format": e["format"], "precision": e["precision"], "bytes": e["bytes"], "sha256": runner.sha256}
         r.update(compare(ref, logits, labels))
         r["runtime"] = runner.info()
         r["failures"] = thresholds.check(e["precision"], r)
@@ -156,12 +159,13 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
 
 
 def format_table(report: dict) -> str:
-    rows = [("artifact", "size MB", "max|Δ|", "mean|Δ|", "agree", "acc", "Δacc pt", "result")]
-    rows.append(("pytorch (reference)", "", "", "", "", f"{100 * report['reference']['accuracy']:.2f}%", "", ""))
+    rows = [("artifact", "sha256", "size MB", "max|Δ|", "mean|Δ|", "agree", "acc", "Δacc pt", "result")]
+    rows.append(("pytorch (reference)", "", "", "", "", "", f"{100 * report['reference']['accuracy']:.2f}%", "", ""))
     for a in report["artifacts"]:
         rows.append(
             (
                 a["file"],
+                a["sha256"][:12],
                 f"{a['bytes'] / 1e6:.2f}",
                 f"{a['max_abs_diff']:.2e}",
                 f"{a['mean_abs_diff']:.2e}",

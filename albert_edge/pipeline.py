@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from .errors import AlbertEdgeError, ParityError
+from .options import MAX_THREADS, int_list, positive_int
+from .options import threads as threads_type
 
 HELP = "run export, quantize, verify and a quick benchmark end to end (default: the embedded demo model)"
 
@@ -20,11 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="MODEL_DIR", help="ALBERT classifier folder (default: the embedded demo model, models/albert-sst2-demo)")
     p.add_argument("--output", metavar="DIR", help="artifacts folder (default: artifacts/<model name>)")
     p.add_argument("--data", metavar="FILE.tsv", help="labeled data for verify (default: SST-2 dev from ../shared, else the shipped samples)")
-    p.add_argument("--max-length", type=int, default=128, help="longest sequence served, also the largest TFLite bucket (default %(default)s)")
-    p.add_argument("--buckets", default="32,64,128", help="TFLite sequence buckets (default %(default)s)")
+    p.add_argument("--max-length", type=positive_int, default=128, help="longest sequence served, also the largest TFLite bucket (default %(default)s)")
+    p.add_argument("--buckets", default="32,64,128", help="TFLite sequence buckets, each <= --max-length (which is added as the largest) (default %(default)s)")
     p.add_argument("--no-tflite", dest="tflite", action="store_false", help="skip the TFLite stages")
     p.add_argument("--no-bench", dest="bench", action="store_false", help="skip the quick benchmark")
-    p.add_argument("--threads", type=int, help="threads for verify")
+    p.add_argument("--threads", type=threads_type, metavar="N", help=f"threads for verify, 1..{MAX_THREADS}")
     p.add_argument("--overwrite", action="store_true", help="replace an existing artifacts folder")
     from .parity import add_threshold_arguments
 
@@ -43,56 +45,67 @@ def _stage(name: str, fn, timings: dict):
 
 
 def run(args) -> int:
-    from .data import DEMO_MODEL_DIR, REPO_ROOT, default_eval_data
+    from .artifacts import check_not_model_folder
+    from .checkpoint import labels_from_config, read_config
+    from .data import DEMO_MODEL_DIR, REPO_ROOT, default_eval_data, read_labeled_tsv
     from .export.onnx_export import export_onnx
     from .parity import format_table, thresholds_from_args, verify
     from .quantize.onnx_quant import quantize_onnx
+    from .staging import transaction
 
+    # Everything a user can get wrong is checked before minutes of export work.
     model = Path(args.model) if args.model else DEMO_MODEL_DIR
     if not args.model and not (model / "config.json").is_file():
         raise AlbertEdgeError(f"the embedded demo model is missing from {model}; pass --model MODEL_DIR")
     out = Path(args.output) if args.output else REPO_ROOT / "artifacts" / model.name
+    cfg = read_config(model)
+    check_not_model_folder(out, model)
+    if out.exists() and not out.is_dir():
+        raise AlbertEdgeError(f"output path {out} exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise AlbertEdgeError(f"output folder {out} already exists and is not empty (use --overwrite)")
-    buckets = _parse_buckets(args.buckets, args.max_length) if args.tflite else None
+    buckets = None
+    if args.tflite:
+        from .export.tflite_export import resolve_buckets
+
+        buckets, _ = resolve_buckets(int_list(args.buckets, "--buckets", minimum=2), args.max_length, int(cfg.get("max_position_embeddings", 512)))
     data, data_desc = (args.data, args.data) if args.data else default_eval_data()
+    from transformers import AlbertConfig
+
+    read_labeled_tsv(data, labels_from_config(AlbertConfig.from_dict(cfg)))
+    thresholds = thresholds_from_args(args)
     print(f"model: {model}\noutput: {out}\ndata: {data_desc}", file=sys.stderr)
     timings: dict[str, float] = {}
 
-    _stage("export onnx", lambda: export_onnx(model, out, max_length=args.max_length, overwrite=True), timings)
-    _stage("quantize onnx (dynamic int8)", lambda: quantize_onnx(out, overwrite=True), timings)
-    if args.tflite:
-        from .export.tflite_export import export_tflite
-        from .quantize.tflite_quant import quantize_tflite
+    # One transaction: every stage writes into the same staging folder, swapped in at the end, so an
+    # interrupt or failure at any stage leaves the old folder as it was.
+    with transaction(out) as txn:
+        stage = txn.dir
+        _stage("export onnx", lambda: export_onnx(model, stage, max_length=args.max_length, overwrite=True), timings)
+        _stage("quantize onnx (dynamic int8)", lambda: quantize_onnx(stage, overwrite=True), timings)
+        if args.tflite:
+            from .export.tflite_export import export_tflite
+            from .quantize.tflite_quant import quantize_tflite
 
-        _stage("export tflite", lambda: export_tflite(model, out, buckets=buckets, overwrite=True), timings)
-        _stage("quantize tflite (dynamic int8)", lambda: quantize_tflite(out, mode="dynamic", overwrite=True), timings)
-        _stage("quantize tflite (fp16)", lambda: quantize_tflite(out, mode="fp16", overwrite=True), timings)
-    report = _stage("verify", lambda: verify(out, data=data, model_dir=model, thresholds=thresholds_from_args(args), threads=args.threads), timings)
-    print(format_table(report), file=sys.stderr)
-    bench_result, bench_paths = None, {}
-    if args.bench:
-        from .benchmarks.bench_cli import run_bench
+            _stage("export tflite", lambda: export_tflite(model, stage, buckets=buckets, max_length=args.max_length, overwrite=True), timings)
+            _stage("quantize tflite (dynamic int8)", lambda: quantize_tflite(stage, mode="dynamic", overwrite=True), timings)
+            _stage("quantize tflite (fp16)", lambda: quantize_tflite(stage, mode="fp16", overwrite=True), timings)
+        report = _stage("verify", lambda: verify(stage, data=data, model_dir=model, thresholds=thresholds, threads=args.threads), timings)
+        print(format_table(report), file=sys.stderr)
+        bench_result, bench_paths = None, {}
+        if args.bench:
+            from .benchmarks.bench_cli import run_bench
 
-        bench_result, bench_paths = _stage("benchmark (quick)", lambda: run_bench(out, quick=True, out_dir=out / "bench", model=str(model)), timings)
+            bench_result, bench_paths = _stage(
+                "benchmark (quick)", lambda: run_bench(stage, quick=True, out_dir=stage / "bench", model=str(model), source_label=str(out)), timings
+            )
+            bench_paths = {k: Path(txn.user_path(v)) for k, v in bench_paths.items()}
 
     print(summary(out, report, bench_result, bench_paths, timings))
     if not report["passed"]:
         failed = [f"{a['file']} ({'; '.join(a['failures'])})" for a in report["artifacts"] if not a["passed"]]
         raise ParityError("parity gate failed: " + ", ".join(failed))
     return 0
-
-
-def _parse_buckets(text: str, max_length: int) -> list[int]:
-    try:
-        b = sorted({int(x) for x in text.split(",") if x.strip()})
-    except ValueError:
-        raise AlbertEdgeError(f"--buckets must be comma-separated integers, got {text!r}") from None
-    if not b or b[0] < 2:
-        raise AlbertEdgeError(f"--buckets must be integers ≥ 2, got {text!r}")
-    if b[-1] != max_length:
-        raise AlbertEdgeError(f"the largest bucket ({b[-1]}) must equal --max-length ({max_length})")
-    return b
 
 
 def _bench_latency(bench_result: dict | None, file: str) -> str:

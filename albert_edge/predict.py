@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AlbertEdgeError
+from .options import MAX_THREADS
+from .options import threads as threads_type
 
 HELP = "classify texts with an exported artifact (default: the smallest one that passed parity)"
 
@@ -18,14 +20,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("output", metavar="OUTPUT_DIR", help="artifacts folder (with manifest.json)")
     p.add_argument("texts", metavar="TEXT", nargs="+", help="texts to classify; '-' reads one text per line from stdin")
     p.add_argument("--artifact", metavar="FILE", help="artifact file to use, e.g. model.int8.onnx")
-    p.add_argument("--threads", type=int, help="threads for the runtime")
+    p.add_argument("--threads", type=threads_type, metavar="N", help=f"threads for the runtime, 1..{MAX_THREADS}")
     p.add_argument("--json", action="store_true", help="one JSON object per text (label, probability, probabilities)")
 
 
 def choose_artifact(folder: Path, manifest: dict, requested: str | None) -> tuple[dict, str]:
     """The requested artifact, else the smallest that passed the last full `verify`; returns (entry, why)."""
     from .manifest import find_artifact
-    from .parity import PARITY_FILE
+    from .artifacts import PARITY_FILE
 
     if requested:
         return find_artifact(manifest, requested), "requested"
@@ -35,30 +37,57 @@ def choose_artifact(folder: Path, manifest: dict, requested: str | None) -> tupl
     if parity_path.is_file():
         try:
             report = json.loads(parity_path.read_text(encoding="utf-8"))
-            # Only results for the exact bytes in the folder count.
+            # Only results for the exact bytes in the folder count (open_runner then re-checks the bytes).
             passed = {(a["file"], a["sha256"]) for a in report.get("artifacts", []) if a.get("passed")}
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
             passed = set()
         ok = [a for a in manifest["artifacts"] if (a["file"], a["sha256"]) in passed]
         if ok:
-            return min(ok, key=lambda a: a["bytes"]), "smallest artifact that passed parity"
+            best = min(ok, key=lambda a: a["bytes"])
+            n = report.get("sentences")
+            return best, f"smallest artifact that passed parity{f' on {n} sentences' if n else ''}, sha256 {best['sha256'][:12]}"
         raise AlbertEdgeError(f"no artifact in {folder} passed the last `albert-edge verify`; pass --artifact to use one anyway")
     best = min(manifest["artifacts"], key=lambda a: a["bytes"])
     return best, "smallest artifact (not verified yet: run `albert-edge verify`)"
 
 
-def read_texts(args_texts: list[str]) -> list[str]:
+def read_texts(args_texts: list[str], stdin=None) -> list[str]:
+    """Texts from the arguments, '-' = one text per line of stdin. Bytes that are not UTF-8 are an
+    error naming the argument or line (argv arrives surrogate-escaped, stdin is read as bytes)."""
     texts: list[str] = []
-    for t in args_texts:
+    for k, t in enumerate(args_texts, start=1):
         if t == "-":
-            texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
-        else:
-            texts.append(t)
+            texts.extend(_stdin_lines(stdin if stdin is not None else sys.stdin))
+            continue
+        try:
+            t.encode("utf-8")
+        except UnicodeEncodeError:
+            raise AlbertEdgeError(f"text argument {k} is not valid UTF-8") from None
+        if not t.strip():
+            raise AlbertEdgeError(f"text argument {k} is empty")
+        texts.append(t)
     if not texts:
-        raise AlbertEdgeError("no text to classify")
-    if any(not t.strip() for t in texts):
-        raise AlbertEdgeError("empty text given")
+        raise AlbertEdgeError("no text to classify (stdin was empty)" if "-" in args_texts else "no text to classify")
     return texts
+
+
+def _stdin_lines(stream) -> list[str]:
+    if stream is None or getattr(stream, "closed", False):
+        raise AlbertEdgeError("'-' reads texts from stdin, but stdin is closed")
+    raw = getattr(stream, "buffer", None)
+    try:
+        data = raw.read() if raw is not None else stream.read().encode("utf-8", "surrogateescape")
+    except (OSError, ValueError) as e:
+        raise AlbertEdgeError(f"cannot read stdin ({getattr(e, 'strerror', None) or e})") from None
+    out = []
+    for lineno, line in enumerate(data.splitlines(), start=1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise AlbertEdgeError(f"stdin line {lineno} is not valid UTF-8") from None
+        if text.strip():
+            out.append(text)
+    return out
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -70,13 +99,13 @@ def softmax(x: np.ndarray) -> np.ndarray:
 def predict(folder, texts: list[str], artifact: str | None = None, threads: int | None = None) -> tuple[dict, str, list[dict]]:
     from .manifest import load_manifest
     from .runners import open_runner
-    from .tokenizer import TextEncoder, load_tokenizer
+    from .tokenizer import artifact_encoder
 
     folder = Path(folder)
     manifest = load_manifest(folder)
     entry, why = choose_artifact(folder, manifest, artifact)
     runner = open_runner(folder, entry, manifest, threads=threads)
-    enc = TextEncoder(load_tokenizer(folder), manifest["max_seq_length"])
+    enc = artifact_encoder(folder, manifest)
     probs = softmax(runner.run_batched(enc.encode(texts)).astype(np.float64))
     labels = manifest["labels"]
     out = []

@@ -21,6 +21,7 @@ class Runner:
     name: str = "runner"
     format: str = ""
     precision: str = ""
+    sha256: str | None = None  # set by open_runner: the verified digest of the file this runner loaded
 
     def logits(self, ids_list: list[list[int]]) -> np.ndarray:  # [len(ids_list), num_labels]
         raise NotImplementedError
@@ -123,4 +124,6 @@ def open_runner(folder: str | os.PathLike, entry: dict, manifest: dict, threads:
     mod, cls = target.split(":")
     runner_cls = getattr(importlib.import_module(mod), cls)
     pad_id = manifest.get("tokenizer", {}).get("pad_id") or 0
-    return runner_cls(path, precision=entry["precision"], pad_id=pad_id, threads=threads, entry=entry, **kwargs)
+    runner = runner_cls(path, precision=entry["precision"], pad_id=pad_id, threads=threads, entry=entry, **kwargs)
+    runner.sha256 = entry["sha256"]  # what check_artifact_file just proved the file holds
+    return runner

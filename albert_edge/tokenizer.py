@@ -88,6 +88,14 @@ def copy_tokenizer_files(src: Path, dst: Path, tokenizer) -> list[str]:
     return sorted(n for n in TOKENIZER_FILES if (dst / n).is_file())
 
 
+def artifact_encoder(folder: str | os.PathLike, manifest: dict, max_length: int | None = None) -> "TextEncoder":
+    """The encoder of an artifacts folder, after its tokenizer files are checked against the manifest."""
+    from .integrity import verify_support_files
+
+    verify_support_files(folder, manifest)
+    return TextEncoder(load_tokenizer(folder), max_length or manifest["max_seq_length"])
+
+
 class TextEncoder:
     """Turns texts into id lists ([CLS] … [SEP], truncated to max_length) and pads batches."""
 

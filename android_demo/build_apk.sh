@@ -120,6 +120,9 @@ W="$BUILD/apk-work"
 rm -rf "$W"
 mkdir -p "$W/assets" "$W/gen" "$W/classes" "$W/stub-classes" "$W/res-flat" "$W/dex"
 for f in manifest.json model.int8.tflite spiece.model; do cp "$ARTIFACTS/$f" "$W/assets/$f"; done
+# The bundled bytes must be the ones the manifest describes (sha256), whoever made the folder.
+"${PY:-$ROOT/.venv/bin/python}" -m albert_edge.cli check --quiet "$W/assets" model.int8.tflite spiece.model \
+    || die "the artifacts in $ARTIFACTS do not match their manifest; re-export them"
 
 say "aapt2: compiling resources, generating R.java"
 sed "s|<manifest xmlns:android=\"http://schemas.android.com/apk/res/android\">|<manifest xmlns:android=\"http://schemas.android.com/apk/res/android\" package=\"$PACKAGE\">|" \

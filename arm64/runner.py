@@ -21,6 +21,7 @@ usage: python runner.py --inputs inputs.json --out OUT MODEL [MODEL ...]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -133,6 +134,8 @@ def main(argv=None) -> int:
     env = environment()
     for path in a.models:
         t0 = time.time()
+        with open(path, "rb") as f:  # the caller checks this against the manifest
+            sha = hashlib.sha256(f.read()).hexdigest()
         if path.endswith(".onnx"):
             logits, info = run_onnx(path, int(data["pad_id"]), data["ids"])
         elif path.endswith(".tflite"):
@@ -141,7 +144,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"{path}: unknown model format (expected .onnx or .tflite)")
         name = os.path.basename(path)
         np.save(os.path.join(a.out, name + ".npy"), logits)
-        print(json.dumps({"file": name, "seconds": round(time.time() - t0, 2), **env, **info}), flush=True)
+        print(json.dumps({"file": name, "sha256": sha, "seconds": round(time.time() - t0, 2), **env, **info}), flush=True)
     return 0
 
 

@@ -353,9 +353,9 @@ def run_benchmark_model(adb: Adb, folder: Path, manifest: dict, binary: Path, se
     notes: list[str] = []
     arts = []
     for e in entries:
-        local = folder / e["file"]
-        if not local.is_file():
-            raise AlbertEdgeError(f"{local} is listed in the manifest but missing")
+        from ..integrity import verified_path
+
+        local = verified_path(folder, e)  # the bytes pushed to the phone are the ones the manifest describes
         sigs = tflite_signatures(local)
         chosen = [s for s in sigs if not seq_lens or s["seq_len"] in seq_lens]
         art = {
@@ -601,15 +601,10 @@ def merge_app_result(app: dict, host: dict, meminfo: dict, apk: Path | None, fol
 
 
 def _int_list(text, default: list[int], flag: str) -> list[int]:
-    if not text:
-        return default
-    try:
-        vals = sorted({int(x) for x in str(text).split(",") if x.strip()})
-    except ValueError:
-        raise AlbertEdgeError(f"{flag}: expected comma-separated integers, got {text!r}") from None
-    if not vals or min(vals) < 1:
-        raise AlbertEdgeError(f"{flag}: values must be positive integers")
-    return vals
+    # The Android device's core count is not this machine's: no thread bound here.
+    from ..options import int_list
+
+    return int_list(text, flag) if text else default
 
 
 def run(args, adb: Adb | None = None) -> int:
@@ -618,7 +613,7 @@ def run(args, adb: Adb | None = None) -> int:
     from ..manifest import load_manifest
     from .report import summary_table
     from .schema import validate
-    from .suite import DEFAULT_OUT, write_outputs
+    from .suite import write_outputs
 
     tool = getattr(args, "tool", None) or "benchmark_model"
     quiet = bool(getattr(args, "quiet", False))
@@ -655,7 +650,7 @@ def run(args, adb: Adb | None = None) -> int:
         app, meminfo = run_app(adb, apk, runs, warmup, threads_list[-1], getattr(args, "text", None), timeout_s=float(getattr(args, "app_timeout", None) or 900), quiet=quiet)
         result = merge_app_result(app, host, meminfo, apk, folder if manifest else None, manifest)
     validate(result)
-    out_dir = Path(getattr(args, "out", None) or DEFAULT_OUT)
+    out_dir = Path(getattr(args, "out", None) or folder / "bench")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = write_outputs(result, out_dir, quiet=quiet)
     print(summary_table(result))

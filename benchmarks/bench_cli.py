@@ -14,15 +14,12 @@ HELP = "benchmark every artifact of a folder (latency, memory, size, efficiency)
 
 
 def parse_int_list(text: str, flag: str) -> list[int]:
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    if not parts:
-        raise AlbertEdgeError(f"{flag} {text!r} is empty; give integers like 8,16,32")
-    out = []
-    for p in parts:
-        if not p.isdigit() or int(p) < 1:
-            raise AlbertEdgeError(f"{flag} {text!r}: {p!r} is not a positive integer")
-        out.append(int(p))
-    return sorted(set(out))
+    from ..options import MAX_THREADS, int_list
+
+    out = int_list(text, flag, minimum=1)
+    if flag == "--threads" and out[-1] > MAX_THREADS:
+        raise AlbertEdgeError(f"--threads {text!r}: at most {MAX_THREADS} (4 per logical CPU)")
+    return out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-pytorch", action="store_true", help="skip the PyTorch eager reference")
     p.add_argument("--no-memory", action="store_true", help="skip the per-artifact memory processes")
     p.add_argument("--name", help="model name used in the result file names (default: the source folder's name)")
-    p.add_argument("--out", help="where results go (default benchmarks/results/)")
+    p.add_argument("--out", metavar="DIR", help="where results go (default: OUTPUT_DIR/bench/)")
     # Android (module owned by the Android bench runner; dispatched when present)
     p.add_argument("--android", action="store_true", help="benchmark on a connected Android device instead (adb)")
     p.add_argument("--serial", help="Android: adb device serial")
@@ -124,7 +121,7 @@ def run_bench(folder, quick: bool = True, out_dir=None, **opts):
     from .suite import Settings, run_suite
 
     s = Settings.quick_defaults() if quick else Settings()
-    run_kw = {k: opts.pop(k) for k in ("model", "extras", "optimum", "model_name", "quiet") if k in opts}
+    run_kw = {k: opts.pop(k) for k in ("model", "extras", "optimum", "model_name", "quiet", "source_label") if k in opts}
     for k, v in opts.items():
         if not hasattr(s, k):
             raise TypeError(f"run_bench: unknown option {k!r}")

@@ -54,7 +54,7 @@ bench_demo() {
   fi
   export_all "$model" "$WORK/demo"
   settle
-  "$CLI" bench "$WORK/demo" --name albert-sst2-demo "$@"
+  "$CLI" bench "$WORK/demo" --name albert-sst2-demo --out benchmarks/results "$@"
 }
 
 bench_base() {
@@ -76,7 +76,7 @@ EOF
   export_all "$model" "$WORK/albert-base-shaped-artifacts"
   settle
   # ALBERT-base is ~40x the demo model's compute: a larger default budget (later options win).
-  "$CLI" bench "$WORK/albert-base-shaped-artifacts" --model "$model" --name albert-base-shaped --budget-s "${BENCH_BASE_BUDGET_S:-900}" "$@"
+  "$CLI" bench "$WORK/albert-base-shaped-artifacts" --model "$model" --name albert-base-shaped --budget-s "${BENCH_BASE_BUDGET_S:-900}" --out benchmarks/results "$@"
 }
 
 case "$WHICH" in

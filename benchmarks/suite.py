@@ -15,7 +15,6 @@ from ..errors import AlbertEdgeError
 from ..progress import bar, step
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
 PEER_SCRIPT = REPO_ROOT / "benchmarks" / "peers" / "optimum.sh"
 PEER_CACHE = REPO_ROOT / ".cache" / "peers"
 
@@ -181,11 +180,11 @@ def optimum_peer(mode: str, model_dir: Path | None, manifest: dict, quiet: bool)
 # sentences
 
 
-def sentence_ids(folder: Path, max_len: int, count: int) -> tuple[list[list[int]], dict]:
+def sentence_ids(folder: Path, manifest: dict, max_len: int, count: int) -> tuple[list[list[int]], dict]:
     import numpy as np
 
     from ..data import default_eval_data, read_labeled_tsv
-    from ..tokenizer import TextEncoder, load_tokenizer
+    from ..tokenizer import artifact_encoder
 
     path, desc = default_eval_data()
     texts, _ = read_labeled_tsv(path)
@@ -193,7 +192,7 @@ def sentence_ids(folder: Path, max_len: int, count: int) -> tuple[list[list[int]
     if count < len(texts):
         # a fixed random sample, the same for every artifact, so their distributions compare
         texts = [texts[i] for i in sorted(rng.choice(len(texts), size=count, replace=False))]
-    ids = TextEncoder(load_tokenizer(folder), max_len).encode(texts)
+    ids = artifact_encoder(folder, manifest, max_len).encode(texts)
     return ids, {"source": desc, "count": len(ids)}
 
 
@@ -242,8 +241,10 @@ def _short_error(e: Exception) -> str:
 
 
 def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None, extras: list[str] | None = None,
-              optimum: str = "auto", model_name: str | None = None, quiet: bool = False) -> tuple[dict, dict]:
-    """Benchmark an artifacts folder; returns (result, paths) with paths = {json, report, plots...}."""
+              optimum: str = "auto", model_name: str | None = None, quiet: bool = False, source_label: str | None = None) -> tuple[dict, dict]:
+    """Benchmark an artifacts folder; returns (result, paths) with paths = {json, report, plots...}.
+
+    Results go to out_dir, by default the artifacts folder's bench/ (never next to the installed code)."""
     from ..manifest import load_manifest
     from . import analysis, machine
     from . import measure as ms
@@ -256,7 +257,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     if not manifest["artifacts"]:
         raise AlbertEdgeError(f"{folder} lists no artifacts; run `albert-edge export onnx {folder}` first")
     _check_settings(settings)
-    out_dir = Path(out_dir) if out_dir else DEFAULT_OUT
+    out_dir = Path(out_dir) if out_dir else folder / "bench"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -285,7 +286,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
 
     sent_ids, sent_info = ([], None)
     if settings.sentences:
-        sent_ids, sent_info = sentence_ids(folder, int(manifest["max_seq_length"]), settings.sentences)
+        sent_ids, sent_info = sentence_ids(folder, manifest, int(manifest["max_seq_length"]), settings.sentences)
 
     budget = ms.Budget(settings.budget_s, _count_configs(specs, settings))
     cfg = {"runs": settings.runs, "warmup": settings.warmup, "min_runs": settings.min_runs, "max_runs": settings.max_runs}
@@ -318,7 +319,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
         "versions": machine.versions(),
         "model": {
             "name": name,
-            "source": str(folder.resolve()),
+            "source": source_label or str(folder.resolve()),
             "model_dir": str(model_dir) if model_dir else None,
             **{k: cfg_model[k] for k in ("hidden_size", "embedding_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")},
             "num_hidden_groups": cfg_model.get("num_hidden_groups"),

@@ -105,10 +105,10 @@ def _calibration_reader(folder: Path, manifest: dict, tsv: str, size: int):
     from onnxruntime.quantization import CalibrationDataReader
 
     from ..data import read_labeled_tsv
-    from ..tokenizer import TextEncoder, load_tokenizer, pad_batch
+    from ..tokenizer import artifact_encoder, pad_batch
 
     texts, _ = read_labeled_tsv(tsv, manifest["labels"], limit=size)
-    enc = TextEncoder(load_tokenizer(folder), manifest["max_seq_length"])
+    enc = artifact_encoder(folder, manifest)
     ids = enc.encode(texts)
 
     class Reader(CalibrationDataReader):

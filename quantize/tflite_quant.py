@@ -80,9 +80,9 @@ def recipe_for(mode: str):
 
 
 def _encoder(folder: Path, manifest: dict):
-    from ..tokenizer import TextEncoder, load_tokenizer
+    from ..tokenizer import artifact_encoder
 
-    return TextEncoder(load_tokenizer(folder), manifest["max_seq_length"])
+    return artifact_encoder(folder, manifest)
 
 
 def _calibration_feeds(ids_list, signatures, pad_id: int) -> dict:

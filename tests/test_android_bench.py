@@ -180,16 +180,24 @@ def tflite_folder(tmp_path_factory):
     m = M().eval()
     litert_torch.signature("seq_16", m, sample_kwargs=kw(16)).signature("seq_32", m, sample_kwargs=kw(32)).convert().export(str(folder / "model.tflite"))
     shutil.copyfile(folder / "model.tflite", folder / "model.int8.tflite")
+    from albert_edge.fsutil import sha256_file
+
+    def entry(file, precision):
+        p = folder / file
+        return {"file": file, "format": "tflite", "precision": precision, "bytes": p.stat().st_size, "sha256": sha256_file(p), "inputs": [], "outputs": []}
+
     manifest = {
         "format_version": 1,
-        "source": {"model_dir": str(folder / "albert-tiny")},
-        "model": {"hidden_size": 32, "embedding_size": 16, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 64, "vocab_size": 30000, "unique_parameters": 492322},
+        "created": "2026-01-01T00:00:00+00:00",
+        "source": {"model_dir": str(folder / "albert-tiny"), "weights_file": "model.safetensors", "weights_sha256": "c" * 64},
+        "model": {"model_type": "albert", "hidden_size": 32, "embedding_size": 16, "num_hidden_layers": 3, "num_hidden_groups": 1, "inner_group_num": 1,
+                  "num_attention_heads": 4, "intermediate_size": 64, "hidden_act": "gelu_new", "vocab_size": 30000, "unique_parameters": 492322},
         "labels": ["negative", "positive"],
         "max_seq_length": 32,
-        "artifacts": [
-            {"file": "model.tflite", "format": "tflite", "precision": "fp32", "sha256": "a" * 64},
-            {"file": "model.int8.tflite", "format": "tflite", "precision": "int8", "sha256": "b" * 64},
-        ],
+        "tokenizer": {"files": [], "do_lower_case": True, "cls_id": 2, "sep_id": 3, "pad_id": 0, "unk_id": 1},
+        "tools": {},
+        "files": {},
+        "artifacts": [entry("model.tflite", "fp32"), entry("model.int8.tflite", "int8")],
     }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder

@@ -1,0 +1,318 @@
+"""`albert-edge export mediapipe`: a .tflite that MediaPipe Tasks' TextClassifier loads as it is
+(Android, iOS, Web: `TextClassifier.createFromFile(...)`, no tokenizer code in the app).
+
+What MediaPipe needs, and what each part of this file answers (measured with mediapipe 1.2.3):
+- ONE subgraph: a file with several signatures is refused ("Classification tflite models are
+  assumed to have a single subgraph"), so the file has one fixed length (--max-length, default
+  128); MediaPipe pads every text to it and truncates longer ones ([CLS] … [SEP] kept).
+- model metadata naming the tokenizer, the input tensors and the labels (export/mediapipe_metadata).
+  The tokenizer packed in is the HF-exact SentencePiece model (albert_edge.spm_hf): with the
+  original spiece.model, 20 of 872 SST-2 dev sentences got other ids than Hugging Face's.
+- probabilities as the output: MediaPipe reports the output tensor as "scores" unchanged (it
+  showed our logits, 3.10 / -2.52, as scores while the metadata declares 0..1), so score_threshold
+  and max_results only mean something if the graph ends in a softmax.
+- every weight stored once: the same conversion as `export tflite` (its layer-input optimization
+  barriers keep LiteRT from folding LayerNorm scales into per-application weight copies), the same
+  buffer merge, the same weight guard, on the final bytes.
+
+Precisions: int8 (default, ai-edge-quantizer dynamic_wi8_afp32 as `quantize tflite`), fp16
+(float_casting), fp32.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from ..errors import AlbertEdgeError
+
+HELP = "export a MediaPipe-ready TFLite text classifier (one sequence length, softmax output, tokenizer + labels in its metadata)"
+FILES = {"int8": "model.int8.mediapipe.tflite", "fp16": "model.fp16.mediapipe.tflite", "fp32": "model.mediapipe.tflite"}
+PRECISIONS = ("int8", "fp16", "fp32")
+QUANT_MODE = {"int8": "dynamic", "fp16": "fp16"}
+DEFAULT_MAX_LENGTH = 128
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAME = "probabilities"
+CLIENT = "mediapipe"
+# Probabilities of one text must sum to 1 within this (the issue's acceptance).
+SUM_TOLERANCE = 1e-4
+
+
+def entry_format() -> str:
+    """The manifest format of a MediaPipe file: "mediapipe" once albert_edge.manifest.FORMATS lists
+    it (then open_runner picks MediaPipeRunner); until then "tflite", so that every existing reader
+    still accepts the folder. The entry's "client" field says "mediapipe" either way."""
+    from ..manifest import FORMATS
+
+    return "mediapipe" if "mediapipe" in FORMATS else "tflite"
+
+
+def signature_key(seq_len: int) -> str:
+    from .tflite_export import signature_key as key
+
+    return key(seq_len)
+
+
+def probabilities_module(model):
+    """The classifier with a softmax after the logits, for litert-torch (output name = dict key)."""
+    import torch
+
+    class Probabilities(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            logits = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+            return {OUTPUT_NAME: torch.softmax(logits, dim=-1)}
+
+    return Probabilities(model).eval()
+
+
+def convert_probabilities(model, seq_len: int, quiet: bool = False) -> bytes:
+    """One-signature .tflite (seq_{L}) ending in SOFTMAX.
+
+    Mirrors export/tflite_export.convert_buckets (same int32 sample inputs, same optimization
+    barriers, same one-line errors); it is not called directly because it always traces the
+    logits-only wrapper and names the output "logits"."""
+    import torch
+
+    from ..progress import step
+    from ..tflite_runner import native_stderr_captured
+    from .tflite_sharing import barriers_enabled, layer_input_barriers
+
+    if quiet or not sys.stderr.isatty():
+        os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    failure = None
+    with native_stderr_captured() as native:  # TensorFlow's import-time oneDNN line (see tflite_export)
+        try:
+            import litert_torch
+        except ImportError as e:
+            failure = str(e)
+    if failure is not None:
+        tail = " ".join(native["text"].strip().splitlines()[-1:])
+        raise AlbertEdgeError(f"cannot import litert-torch ({failure})" + (f"; native log: {tail[:200]}" if tail else ""))
+    z = torch.zeros((1, seq_len), dtype=torch.int32)
+    conv = litert_torch.Converter()
+    conv.signature(signature_key(seq_len), probabilities_module(model), sample_kwargs={"input_ids": z + 5, "attention_mask": z + 1, "token_type_ids": z})
+    with step(f"converting with litert-torch (one signature: {seq_len} tokens, softmax output)", quiet):
+        try:
+            with torch.no_grad(), warnings.catch_warnings(), layer_input_barriers(model, barriers_enabled()):
+                warnings.simplefilter("ignore", FutureWarning)
+                edge = conv.convert()
+        except Exception as e:  # the converter raises many types; the user needs one line
+            msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+            raise AlbertEdgeError(f"litert-torch could not convert the model: {msg}") from None
+    return bytes(edge.model_content())
+
+
+def quantize_bytes(data: bytes, precision: str, quiet: bool = False) -> tuple[bytes, dict]:
+    """int8 / fp16 with ai-edge-quantizer, the recipes of `quantize tflite`; then the buffer merge."""
+    from ..progress import step
+    from ..quantize.tflite_quant import RECIPE_NAME, _shared_buffer_rewrites_filtered, recipe_for
+    from .tflite_buffers import compact
+
+    mode = QUANT_MODE[precision]
+    from ai_edge_quantizer import quantizer
+
+    q = quantizer.Quantizer(data, recipe_for(mode))
+    with step(f"quantizing ({precision}: {RECIPE_NAME[mode]})", quiet), _shared_buffer_rewrites_filtered():
+        try:
+            result = q.quantize(None, enable_progress_bar=False, enable_progress_report=False)
+        except Exception as e:
+            raise AlbertEdgeError(f"ai-edge-quantizer failed ({mode}): {str(e).splitlines()[0][:200]}") from None
+    out, stats = compact(bytes(result.quantized_model), shorten_names=False)
+    return out, {"tool": "ai-edge-quantizer", "recipe": RECIPE_NAME[mode], "mode": mode, "stats": stats}
+
+
+def hf_spm(folder: Path, ckpt, manifest: dict, quiet: bool = False) -> tuple[Path, dict]:
+    """The HF-exact SentencePiece model in the artifacts folder (written if absent or stale; recorded
+    in the manifest's files), after checking it tokenizes the sample texts exactly as HF does."""
+    from ..data import SAMPLES_TSV, read_labeled_tsv
+    from ..manifest import record_files
+    from ..progress import step
+    from ..spm_hf import HF_SPM_FILENAME, build_hf_spm, check_hf_spm
+
+    path = folder / HF_SPM_FILENAME
+    with step(f"building the HF-exact SentencePiece model ({HF_SPM_FILENAME})", quiet):
+        data, facts = build_hf_spm(ckpt.model_dir, tokenizer=ckpt.tokenizer)
+    if not path.is_file() or path.read_bytes() != data:
+        from ..fsutil import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    record_files(folder, manifest, [HF_SPM_FILENAME])
+    texts = read_labeled_tsv(SAMPLES_TSV)[0]
+    bad = [m for m in check_hf_spm(ckpt.model_dir, data, texts, tokenizer=ckpt.tokenizer) if m.reason is None]
+    if bad:
+        raise AlbertEdgeError(f"{HF_SPM_FILENAME} tokenizes {len(bad)} of {len(texts)} sample texts differently from Hugging Face (first: {bad[0].text[:60]!r})")
+    return path, {k: facts[k] for k in ("file", "sha256", "bytes", "rules", "score_changes", "exceptions") if k in facts}
+
+
+def export_mediapipe(
+    model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, precision: str = "int8", overwrite: bool = False, quiet: bool = False,
+    allow_duplicated_weights: bool = False,
+) -> dict:
+    """Write `folder`/model[.int8|.fp16].mediapipe.tflite; returns its manifest entry."""
+    from ..artifacts import open_output
+    from ..checkpoint import load_checkpoint
+    from ..fsutil import atomic_path
+    from ..manifest import artifact_entry
+    from ..progress import step
+    from ..staging import current
+    from ..weight_guard import parameter_shapes
+    from .mediapipe_metadata import mediapipe_version, require_mediapipe, write_metadata, input_tensor_names
+    from .tflite_buffers import compact
+    from .tflite_export import _existing_max_length, remove_stale_caches, weight_guard
+
+    if precision not in PRECISIONS:
+        raise AlbertEdgeError(f"unknown precision {precision!r} (choose {', '.join(PRECISIONS)})")
+    max_length = int(max_length)
+    if max_length < 2:
+        raise AlbertEdgeError(f"--max-length {max_length} is too small (need room for [CLS] and [SEP])")
+    require_mediapipe("export mediapipe")  # before minutes of conversion
+    folder = Path(folder)
+    file = FILES[precision]
+    with step("loading checkpoint", quiet):
+        ckpt = load_checkpoint(model_dir)
+    if max_length > ckpt.config.max_position_embeddings:
+        raise AlbertEdgeError(f"--max-length {max_length} exceeds the model's max_position_embeddings ({ckpt.config.max_position_embeddings})")
+    # A folder already exported at another max_seq_length keeps it (the MediaPipe file's length is
+    # its own); a longer MediaPipe file than the folder serves would be truncated by our runners.
+    existing = _existing_max_length(current(folder), ckpt)
+    if existing and max_length > existing:
+        raise AlbertEdgeError(f"--max-length {max_length} exceeds the folder's max_seq_length {existing}; use a length <= {existing} or another folder")
+    labels = list(ckpt.labels)
+    with open_output(folder, ckpt, existing or max_length, overwrite, [file]) as out:
+        spm_path, spm_facts = hf_spm(out.dir, ckpt, out.manifest, quiet)
+        raw = convert_probabilities(ckpt.model, max_length, quiet)
+        with step("merging duplicate constant buffers", quiet):
+            data, stats = compact(raw)
+        quant = None
+        if precision != "fp32":
+            data, q = quantize_bytes(data, precision, quiet)
+            stats, quant = q.pop("stats"), q
+        names = input_tensor_names(data)
+        with step("writing MediaPipe metadata (tokenizer, labels, tensor names)", quiet):
+            data, md = write_metadata(data, spm_path, labels, names)
+        # On the final bytes: the metadata step re-packs the flatbuffer.
+        mode = QUANT_MODE.get(precision, "dynamic")
+        guard = weight_guard(data, file, parameter_shapes(ckpt.model), precision, [max_length], allow_duplicated_weights, mode=mode)
+        path = out.dir / file
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+            remove_stale_caches(out.dir, file)
+        from .tflite_buffers import constant_stats
+
+        after = constant_stats(data)
+        sig = {
+            "key": signature_key(max_length),
+            "seq_len": max_length,
+            "inputs": [{"name": n, "dtype": "int32", "shape": [1, max_length], "tensor": names[n]} for n in INPUT_NAMES],
+            "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": [1, len(labels)]}],
+        }
+        params = int(ckpt.unique_parameters)
+        entry = artifact_entry(
+            out.dir, file, entry_format(), precision,
+            inputs=sig["inputs"], outputs=sig["outputs"], signatures=[sig], buckets=[max_length],
+            client=CLIENT,
+            scores="probabilities",  # softmax in the graph: rows sum to 1 (runners must not softmax again)
+            max_length=max_length,
+            converter="litert-torch",
+            mediapipe={
+                **md,
+                "tested_with": mediapipe_version(),
+                "tokenizer": spm_facts,
+                "truncation": f"texts longer than {max_length} tokens are cut to [CLS] + {max_length - 2} pieces + [SEP]",
+            },
+            constants={
+                "buffers": after["buffers"],
+                "bytes": after["bytes"],
+                "unique_parameters": params,
+                "bytes_per_param": round(after["bytes"] / max(params, 1), 4),
+                "duplicates_merged": stats["before"]["duplicate_buffers"] - stats["after"]["duplicate_buffers"],
+                "misaligned_buffers": after["misaligned"],
+            },
+            weight_guard=guard,
+            **({"quantization": quant} if quant else {}),
+        )
+        entry["export_check"] = export_check(path, ckpt, entry, quiet)
+        out.add(entry)
+    if not quiet:
+        c, x = entry["constants"], entry["export_check"]
+        print(
+            f"wrote {folder / file} ({entry['bytes'] / 1e6:.2f} MB, {precision}, {max_length} tokens; constants {c['bytes'] / 1e6:.2f} MB = "
+            f"{c['bytes_per_param']:.2f} B/param; MediaPipe TextClassifier on {x['texts']} sample texts: labels {x['label_agreement']:.1%} "
+            f"equal to PyTorch, max |Δp| {x['max_abs_diff']:.1e})"
+        )
+    return entry
+
+
+def export_check(path: Path, ckpt, entry: dict, quiet: bool = False) -> dict:
+    """MediaPipe's TextClassifier itself on the shipped sample texts vs PyTorch's softmax (same
+    truncation), plus our LiteRT runner on HF ids; recorded in the entry, refused when broken."""
+    import numpy as np
+
+    from ..data import SAMPLES_TSV, read_labeled_tsv
+    from ..progress import step
+    from ..runners import TorchRunner
+    from ..tokenizer import TextEncoder
+    from ..mediapipe_runner import MediaPipeRunner
+    from ..tflite_runner import TFLiteRunner
+
+    texts = read_labeled_tsv(SAMPLES_TSV)[0]
+    L = entry["max_length"]
+    pad = ckpt.tokenizer.pad_token_id or 0
+    ids = TextEncoder(ckpt.tokenizer, L).encode(texts)
+    with step(f"checking with MediaPipe's TextClassifier on {len(texts)} sample texts", quiet):
+        ref = TorchRunner(ckpt.model, pad_id=pad).run_batched(ids)
+        ref_p = softmax(ref)
+        mp = MediaPipeRunner(path, entry=entry)
+        got = mp.logits_text(texts)
+        mp.close()
+        lite = TFLiteRunner(path, pad_id=pad, threads=1, entry=entry, weight_cache=False)
+        got_lite = lite.logits(ids)
+        lite.close()
+    sums = got.sum(1)
+    result = {
+        "texts": len(texts),
+        "label_agreement": float((got.argmax(1) == ref.argmax(1)).mean()),
+        "max_abs_diff": float(np.abs(got - ref_p).max()),
+        "max_sum_error": float(np.abs(sums - 1).max()),
+        "litert_max_abs_diff": float(np.abs(got_lite - ref_p).max()),
+        "mediapipe_vs_litert_max_abs_diff": float(np.abs(got - got_lite).max()),
+    }
+    if result["max_sum_error"] > SUM_TOLERANCE:
+        raise AlbertEdgeError(f"{path.name}: MediaPipe's scores sum to 1 ± {result['max_sum_error']:.1e}, not probabilities (tolerance {SUM_TOLERANCE:g})")
+    return result
+
+
+def softmax(x):
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def add_arguments(p) -> None:
+    from ..options import positive_int
+
+    p.add_argument("--model", required=True, metavar="MODEL_DIR", help="fine-tuned ALBERT Hugging Face folder")
+    p.add_argument("output", metavar="OUTPUT_DIR", help="artifacts folder (may already hold other artifacts of the same checkpoint)")
+    p.add_argument("--max-length", type=positive_int, default=DEFAULT_MAX_LENGTH, metavar="N",
+                   help="the file's one sequence length: MediaPipe pads every text to it and truncates longer ones (default %(default)s)")
+    p.add_argument("--precision", choices=PRECISIONS, default="int8", help="int8 weights (default), fp16 weights, or fp32")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file / folder")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--allow-duplicated-weights", action="store_true", help="write the file even if it stores weights more than once (recorded in the manifest)")
+
+
+def run(args) -> int:
+    export_mediapipe(
+        args.model, args.output, max_length=args.max_length, precision=args.precision, overwrite=args.overwrite, quiet=args.quiet,
+        allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False),
+    )
+    return 0

@@ -14,11 +14,12 @@ with two measured problems worked around, each in one place:
    No module named 'mediapipe.tasks.cc'). Its only function, GetMinimumMetadataParserVersion, is
    ported to Python below (`minimum_parser_version`, from mediapipe/tasks/cc/metadata/
    metadata_version.cc) and registered under that module name only when the real one is missing.
-2. MediaPipe's populator re-packs the whole model through the flatbuffers object API. That drops
-   the 16-byte alignment of every weight buffer and gives every tensor its own copy of shared
-   quantization tables (what export/tflite_buffers.compact undoes), so the populated flatbuffer
-   is compacted again here and MediaPipe's packed associated files (the zip it appends after the
-   flatbuffer) are re-appended the way its populator appends them.
+2. MediaPipe's populator re-packs the whole model through the flatbuffers object API, which packs
+   buffer data with alignment 1: on the demo int8 model 39 of 48 weight buffers no longer started
+   on the 16-byte boundary TFLite's schema declares (force_align: 16; measured). So the populated
+   flatbuffer goes through export/tflite_buffers.compact again (0 misaligned, same constants) and
+   MediaPipe's packed associated files (the zip it appends after the flatbuffer) are re-appended
+   the way its populator appends them.
 """
 
 from __future__ import annotations

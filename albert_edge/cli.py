@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet_third_party_logs()
     _safe_streams()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a one-line usage error (already printed)
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
     old_term = None
     try:
         old_term = signal.signal(signal.SIGTERM, _on_sigterm)

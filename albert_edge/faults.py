@@ -15,21 +15,21 @@ import os
 import signal
 
 ENV = "ALBERT_EDGE_FAULT"
+ACTIONS = ("sigint", "sigterm", "kill", "enospc")
 
 
 def point(name: str, path: str | os.PathLike | None = None) -> None:
     spec = os.environ.get(ENV)
     if not spec:
         return
-    target, _, action = spec.partition(":")
+    target, _, action = spec.rpartition(":")  # point names contain ':' themselves
+    if action not in ACTIONS:
+        target, action = spec, "sigint"
     if target != name:
         return
-    action = action or "sigint"
     if action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path) if path is not None else None)
-    sig = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "kill": signal.SIGKILL}.get(action)
-    if sig is None:
-        raise ValueError(f"{ENV}: unknown action {action!r}")
+    sig = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "kill": signal.SIGKILL}[action]
     os.kill(os.getpid(), sig)
     # SIGINT/SIGTERM handlers run between bytecodes; give them one to run in.
     signal.getsignal(sig)

@@ -17,6 +17,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -140,6 +141,21 @@ def _recover(target: Path) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+def as_os_error(e: BaseException) -> OSError | None:
+    """An OSError, or the OS error inside a native library's exception (the tokenizers library raises a
+    plain Exception "No space left on device (os error 28)"; C++ libraries put strerror in RuntimeError)."""
+    if isinstance(e, OSError):
+        return e
+    msg = str(e)
+    m = re.search(r"\(os error (\d+)\)", msg)
+    if m:
+        return OSError(int(m.group(1)), os.strerror(int(m.group(1))))
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        if os.strerror(code) in msg:
+            return OSError(code, os.strerror(code))
+    return None
+
+
 def os_error_message(e: OSError, txn: Transaction | None) -> str:
     where = e.filename if e.filename else (txn.target if txn else "")
     if txn is not None:
@@ -191,8 +207,13 @@ def transaction(folder: str | os.PathLike, keep: Callable[[str], bool] | None = 
             with _signals_deferred():
                 _swap(stage, target)
                 faults.point("txn:after-swap")
-        except OSError as e:
-            raise AlbertEdgeError(os_error_message(e, txn)) from None
+        except AlbertEdgeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - only OS-level write failures are translated
+            os_err = as_os_error(e)
+            if os_err is None:
+                raise
+            raise AlbertEdgeError(os_error_message(os_err, txn)) from None
         finally:
             _ACTIVE.pop(target, None)
             _ACTIVE.pop(stage, None)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AlbertEdgeError
+from . import options
 
 HELP = "train a small ALBERT classifier from scratch on a labeled TSV (how the demo model is made)"
 
@@ -66,25 +67,25 @@ def add_arguments(p) -> None:
     p.add_argument("--tokenizer", help="folder with the ALBERT SentencePiece tokenizer; default ../shared/tokenizers/albert-base-v2")
     p.add_argument("--labels", default=",".join(d.labels), help="comma-separated class names, id order (default %(default)s)")
     g = p.add_argument_group("model shape (ALBERT: one shared layer group applied --layers times)")
-    g.add_argument("--embedding-size", type=int, default=d.embedding_size, help="word-embedding width E (default %(default)s)")
-    g.add_argument("--hidden-size", type=int, default=d.hidden_size, help="default %(default)s")
-    g.add_argument("--layers", type=int, default=d.layers, help="layer applications (default %(default)s)")
-    g.add_argument("--heads", type=int, default=d.heads, help="attention heads (default %(default)s)")
-    g.add_argument("--intermediate-size", type=int, default=d.intermediate_size, help="FFN width (default %(default)s)")
-    g.add_argument("--groups", type=int, default=d.groups, help="distinct layer groups; 1 = full cross-layer sharing (default %(default)s)")
-    g.add_argument("--dropout", type=float, default=d.dropout, help="hidden/attention/classifier dropout (default %(default)s)")
-    g.add_argument("--init-std", type=float, default=d.init_std,
+    g.add_argument("--embedding-size", type=options.positive_int, default=d.embedding_size, help="word-embedding width E (default %(default)s)")
+    g.add_argument("--hidden-size", type=options.positive_int, default=d.hidden_size, help="default %(default)s")
+    g.add_argument("--layers", type=options.positive_int, default=d.layers, help="layer applications (default %(default)s)")
+    g.add_argument("--heads", type=options.positive_int, default=d.heads, help="attention heads (default %(default)s)")
+    g.add_argument("--intermediate-size", type=options.positive_int, default=d.intermediate_size, help="FFN width (default %(default)s)")
+    g.add_argument("--groups", type=options.positive_int, default=d.groups, help="distinct layer groups; 1 = full cross-layer sharing (default %(default)s)")
+    g.add_argument("--dropout", type=options.fraction_or_zero, default=d.dropout, help="hidden/attention/classifier dropout (default %(default)s)")
+    g.add_argument("--init-std", type=options.positive_float, default=d.init_std,
                    help="initializer_range; ~1/sqrt(hidden) lets a from-scratch model learn quickly (default %(default)s)")
     t = p.add_argument_group("optimisation")
-    t.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s; the best dev epoch is kept")
-    t.add_argument("--lr", type=float, default=d.lr, help="AdamW peak learning rate (default %(default)s)")
-    t.add_argument("--warmup", type=float, default=d.warmup, help="linear warm-up, fraction of all steps (default %(default)s)")
-    t.add_argument("--weight-decay", type=float, default=d.weight_decay, help="default %(default)s")
-    t.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
-    t.add_argument("--max-length", type=int, default=d.max_length, help="tokens per text incl. [CLS]/[SEP] (default %(default)s)")
+    t.add_argument("--epochs", type=options.positive_int, default=d.epochs, help="default %(default)s; the best dev epoch is kept")
+    t.add_argument("--lr", type=options.positive_float, default=d.lr, help="AdamW peak learning rate (default %(default)s)")
+    t.add_argument("--warmup", type=options.fraction_or_zero, default=d.warmup, help="linear warm-up, fraction of all steps (default %(default)s)")
+    t.add_argument("--weight-decay", type=options.fraction_or_zero, default=d.weight_decay, help="default %(default)s")
+    t.add_argument("--batch-size", type=options.positive_int, default=d.batch_size, help="default %(default)s")
+    t.add_argument("--max-length", type=options.positive_int, default=d.max_length, help="tokens per text incl. [CLS]/[SEP] (default %(default)s)")
     t.add_argument("--seed", type=int, default=d.seed, help="default %(default)s; same seed + threads = same model")
-    t.add_argument("--limit", type=int, help="use only the first N training rows (quick runs)")
-    t.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    t.add_argument("--limit", type=options.positive_int, help="use only the first N training rows (quick runs)")
+    t.add_argument("--threads", type=options.threads, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 

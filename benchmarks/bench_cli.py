@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from .. import options
 
 HELP = "benchmark every artifact of a folder (latency, memory, size, efficiency) beside PyTorch and Optimum"
 
@@ -27,10 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seq-lens", help="synthetic sequence lengths (default 8,16,32,64,128,256; --quick 32,128)")
     p.add_argument("--threads", help="thread counts (default 1,2; --quick 1)")
     p.add_argument("--batch", help="batch sizes for ONNX/PyTorch (default 1,8; --quick 1); TFLite is batch 1")
-    p.add_argument("--runs", type=int, help="timed runs per configuration (default: as many as --budget-s allows, 10–200)")
-    p.add_argument("--warmup", type=int, help="untimed warm-up calls per configuration (default 5; --quick 2)")
-    p.add_argument("--budget-s", type=float, help="time budget in seconds for the whole run, shared by all configurations (default 240; --quick 45)")
-    p.add_argument("--sentences", type=int, help="real sentences timed one by one per artifact (default 200; --quick 40; 0 = skip)")
+    p.add_argument("--runs", type=options.positive_int, help="timed runs per configuration (default: as many as --budget-s allows, 10–200)")
+    p.add_argument("--warmup", type=options.non_negative_int, help="untimed warm-up calls per configuration (default 5; --quick 2)")
+    p.add_argument("--budget-s", type=options.positive_float, help="time budget in seconds for the whole run, shared by all configurations (default 240; --quick 45)")
+    p.add_argument("--sentences", type=options.non_negative_int, help="real sentences timed one by one per artifact (default 200; --quick 40; 0 = skip)")
     p.add_argument("--quick", action="store_true", help="about a minute: fewer lengths, 1 thread, batch 1, fewer runs")
     p.add_argument("--extra", action="append", metavar="NAME=PATH.onnx", help="also benchmark this ONNX file (repeatable), e.g. optimum-int8=peer/model_quantized.onnx")
     p.add_argument("--optimum", default=None, metavar="auto|cached|off|DIR",
@@ -47,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark-model-binary", metavar="PATH", help="Android: path to LiteRT's benchmark_model for the device ABI")
     p.add_argument("--apk", metavar="PATH", help="Android --tool app: demo APK to install (default: android_demo/build/albert-edge-demo.apk, else the installed app)")
     p.add_argument("--text", help="Android --tool app: sentence the app's benchmark mode classifies")
-    p.add_argument("--app-timeout", type=float, metavar="S", help="Android --tool app: seconds to wait for the app's result (default 900)")
+    p.add_argument("--app-timeout", type=options.positive_float, metavar="S", help="Android --tool app: seconds to wait for the app's result (default 900)")
 
 
 def settings_from_args(args):

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from .. import options
 
 HELP = "export a fine-tuned ALBERT checkpoint to fp32 ONNX (model.onnx) in an artifacts folder"
 ONNX_FILE = "model.onnx"
@@ -18,7 +19,7 @@ DEFAULT_MAX_LENGTH = 128
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("output", metavar="OUTPUT_DIR", help="artifacts folder to create or add to")
     p.add_argument("--model", required=True, metavar="MODEL_DIR", help="local Hugging Face ALBERT classifier folder")
-    p.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH, help="longest token sequence the artifacts serve (default %(default)s)")
+    p.add_argument("--max-length", type=options.positive_int, default=DEFAULT_MAX_LENGTH, help="longest token sequence the artifacts serve (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--allow-duplicated-weights", action="store_true", help="write the file even if it stores weights more than once (recorded in the manifest)")

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from .. import options
 from .wrappers import logits_only
 
 HELP = "export a checkpoint to TFLite (LiteRT): fp32 model.tflite with one signature per sequence bucket"
@@ -268,7 +269,7 @@ def add_arguments(p) -> None:
         metavar="L1,L2,…",
         help=f"sequence lengths, one signature each (default {','.join(map(str, DEFAULT_BUCKETS))}); the largest is the folder's max length",
     )
-    p.add_argument("--max-length", type=int, default=None, metavar="N", help="maximum sequence length (added as the largest bucket)")
+    p.add_argument("--max-length", type=options.positive_int, default=None, metavar="N", help="maximum sequence length (added as the largest bucket)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model.tflite / folder")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--allow-duplicated-weights", action="store_true", help="write the file even if it stores weights more than once (recorded in the manifest)")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AlbertEdgeError
+from .. import options
 
 HELP = "quantize the artifacts folder's model.onnx to int8 (model.int8.onnx)"
 INT8_FILE = "model.int8.onnx"
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("output", metavar="OUTPUT_DIR", help="artifacts folder holding model.onnx")
     p.add_argument("--mode", choices=MODES, default="dynamic", help="dynamic int8 (default) or calibrated static QDQ")
     p.add_argument("--calibration", metavar="FILE.tsv", help="labeled sentences for --mode static (sentence<TAB>label)")
-    p.add_argument("--calibration-size", type=int, default=256, help="sentences used for calibration (default %(default)s)")
+    p.add_argument("--calibration-size", type=options.positive_int, default=256, help="sentences used for calibration (default %(default)s)")
     p.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True, help="per-output-channel weight scales (default on)")
     p.add_argument(
         "--reduce-range",
@@ -53,6 +54,10 @@ def run(args) -> int:
         raise AlbertEdgeError("--mode static needs --calibration FILE.tsv")
     if args.mode == "dynamic" and args.calibration:
         raise AlbertEdgeError("--calibration is only used with --mode static")
+    if args.calibration:  # a bad file is refused before minutes of graph work
+        from ..data import read_labeled_tsv
+
+        read_labeled_tsv(args.calibration, limit=args.calibration_size)
     entry = quantize_onnx(
         args.output,
         mode=args.mode,

@@ -160,8 +160,10 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
         raise AlbertEdgeError(f"unknown quantization mode {mode!r} (choose {', '.join(MODES)})")
     if calibration is not None and mode != "static":
         raise AlbertEdgeError("--calibration is only used by --mode static")
-    if calibration is not None and not Path(calibration).is_file():
-        raise AlbertEdgeError(f"calibration file {calibration} does not exist")
+    if calibration is not None:  # a bad file is refused before the quantizer runs
+        from ..data import read_labeled_tsv
+
+        read_labeled_tsv(calibration, limit=CALIBRATION_TEXTS)
     with update_output(folder) as out:
         manifest = out.manifest
         if not any(a["file"] == SOURCE for a in manifest["artifacts"]):

@@ -83,7 +83,10 @@ def _session(path: Path, so):
     except AlbertEdgeError:
         raise
     except Exception as e:
-        raise AlbertEdgeError(f"ONNX Runtime cannot load {path}: {str(e).splitlines()[0][:200]}") from None
+        msg = str(e).splitlines()[0]
+        if "ai.onnx.contrib" in msg and "not a registered" in msg:
+            raise AlbertEdgeError(f"{path} is a text-in model (onnxruntime-extensions ops); open it with TextOnnxRunner") from None
+        raise AlbertEdgeError(f"ONNX Runtime cannot load {path}: {msg[:200]}") from None
 
 
 def _is_text_model(session) -> bool:

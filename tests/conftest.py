@@ -79,3 +79,37 @@ def run_cli(*args, input: str | None = None, timeout: int = 600) -> subprocess.C
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def fragile_ckpt(tmp_path_factory, tiny_ckpt):
+    """A checkpoint whose decision int8 cannot keep: the classifier reads one pooler unit whose values
+    span less than one step of the dynamic uint8 activation grid (measured: fp32 max |Δ| 1e-6, int8
+    label agreement 55% on the shipped samples). It fails the int8 gate with valid thresholds, on any CPU."""
+    import torch
+
+    from albert_edge.checkpoint import load_checkpoint
+    from albert_edge.data import SAMPLES_TSV, read_labeled_tsv
+
+    ckpt = load_checkpoint(tiny_ckpt)
+    m = ckpt.model
+    texts, _ = read_labeled_tsv(SAMPLES_TSV)
+    with torch.no_grad():
+        m.albert.pooler.weight[1] *= 3e-3
+        m.albert.pooler.bias[1] = 0
+        pooled = m.albert(**ckpt.tokenizer(texts, padding=True, return_tensors="pt")).pooler_output[:, 1]
+        m.classifier.weight.zero_()
+        m.classifier.bias.zero_()
+        m.classifier.weight[1, 1] = 300.0
+        m.classifier.bias[1] = -300.0 * pooled.median()  # half the texts on each side of the boundary
+    out = tmp_path_factory.mktemp("fragile") / "model"
+    import shutil
+
+    shutil.copytree(tiny_ckpt, out)
+    m.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def fragile_art(tmp_path_factory, fragile_ckpt):
+    return _export_and_quantize(tmp_path_factory.mktemp("fragile-art") / "art", fragile_ckpt)

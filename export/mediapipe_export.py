@@ -15,12 +15,14 @@ What MediaPipe needs, and what each part of this file answers (measured with med
   barriers keep LiteRT from folding LayerNorm scales into per-application weight copies), the same
   buffer merge, the same weight guard, on the final bytes.
 
-Precisions: int8 (default, ai-edge-quantizer dynamic_wi8_afp32 as `quantize tflite`), fp16
-(float_casting), fp32.
+Precisions: int8 (default: ai-edge-quantizer dynamic_wi8_afp32 as `quantize tflite`, except the
+word-embedding table, stored as int8 rows + fp32 row scales without TFLite's int64 zero points, see
+ROW_SCALED_CLASS), fp16 (float_casting), fp32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -71,6 +73,53 @@ def probabilities_module(model):
     return Probabilities(model).eval()
 
 
+# The word-embedding table of the int8 file is stored as int8 rows + one fp32 scale per row, built
+# here in the traced module (EMBEDDING_LOOKUP int8 -> CAST -> MUL by EMBEDDING_LOOKUP of the scales),
+# the way quantize/onnx_graph.quantize_embedding_rows does it for ONNX. Why not ai-edge-quantizer's
+# own per-row int8 table: TFLite stores a per-channel zero point as int64 next to each fp32 scale
+# (12 B per row, the zero points all 0, and the runtime requires as many zero points as scales),
+# 360 KB for a 30k vocabulary where 120 KB of scales carry the information. The packed HF-exact
+# tokenizer (789 KB, stored uncompressed: MediaPipe refuses compressed associated files) put the
+# ALBERT-base int8 file at 13.12 MB with the quantizer's table, 12.88 MB with this one (measured).
+ROW_SCALED_CLASS = "RowScaledInt8Embedding"  # also the quantizer recipe's scope regex (tensor names carry it)
+
+
+def row_scaled_int8_embedding(weight):
+    """A module equal to nn.Embedding(weight) up to symmetric per-row int8 rounding."""
+    import torch
+
+    class RowScaledInt8Embedding(torch.nn.Module):
+        def __init__(self, w):
+            super().__init__()
+            w = w.detach().float()
+            amax = w.abs().amax(dim=1)
+            scale = torch.where(amax > 0, amax / 127.0, torch.ones_like(amax))
+            self.register_buffer("rows", torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8))
+            self.register_buffer("scale", scale[:, None].contiguous())
+
+        def forward(self, ids):
+            F = torch.nn.functional
+            return F.embedding(ids, self.rows).to(torch.float32) * F.embedding(ids, self.scale)
+
+    assert RowScaledInt8Embedding.__name__ == ROW_SCALED_CLASS
+    return RowScaledInt8Embedding(weight)
+
+
+@contextlib.contextmanager
+def int8_word_embeddings(model, enabled: bool = True):
+    """While active, the model's word embeddings are the row-scaled int8 table (for tracing only)."""
+    if not enabled:
+        yield
+        return
+    emb = model.albert.embeddings
+    orig = emb.word_embeddings
+    emb.word_embeddings = row_scaled_int8_embedding(orig.weight)
+    try:
+        yield
+    finally:
+        emb.word_embeddings = orig
+
+
 def convert_probabilities(model, seq_len: int, quiet: bool = False) -> bytes:
     """One-signature .tflite (seq_{L}) ending in SOFTMAX.
 
@@ -117,7 +166,12 @@ def quantize_bytes(data: bytes, precision: str, quiet: bool = False) -> tuple[by
     mode = QUANT_MODE[precision]
     from ai_edge_quantizer import quantizer
 
-    q = quantizer.Quantizer(data, recipe_for(mode))
+    recipe = recipe_for(mode)
+    if precision == "int8":
+        # The row-scaled table is int8 already; its [V, 1] fp32 scales feed an EMBEDDING_LOOKUP too,
+        # which the recipe would otherwise quantize (the latest matching recipe entry wins).
+        recipe = list(recipe) + [{"regex": ROW_SCALED_CLASS, "operation": "EMBEDDING_LOOKUP", "algorithm_key": "no_quantize"}]
+    q = quantizer.Quantizer(data, recipe)
     with step(f"quantizing ({precision}: {RECIPE_NAME[mode]})", quiet), _shared_buffer_rewrites_filtered():
         try:
             result = q.quantize(None, enable_progress_bar=False, enable_progress_report=False)
@@ -187,7 +241,8 @@ def export_mediapipe(
     labels = list(ckpt.labels)
     with open_output(folder, ckpt, existing or max_length, overwrite, [file]) as out:
         spm_path, spm_facts = hf_spm(out.dir, ckpt, out.manifest, quiet)
-        raw = convert_probabilities(ckpt.model, max_length, quiet)
+        with int8_word_embeddings(ckpt.model, enabled=precision == "int8"):
+            raw = convert_probabilities(ckpt.model, max_length, quiet)
         with step("merging duplicate constant buffers", quiet):
             data, stats = compact(raw)
         quant = None

@@ -212,6 +212,34 @@ def test_every_weight_stored_once(art, ckpt, file, precision):
     assert _entry(art, file)["weight_guard"]["within_budget"]
 
 
+def test_int8_word_embeddings_are_int8_rows_with_fp32_row_scales(art, ckpt):
+    """No 12-byte-per-row quantization table (fp32 scale + int64 zero point) for the vocabulary:
+    the table is int8 [V, E] and its scales one fp32 per row, and the PyTorch model is unchanged."""
+    from albert_edge.export.tflite_buffers import list_constants
+
+    V, E = ckpt.model.albert.embeddings.word_embeddings.weight.shape
+    consts = list_constants((art / "model.int8.mediapipe.tflite").read_bytes())
+    assert any(c.shape == (V, E) and c.dtype == "int8" for c in consts)
+    assert any(c.shape == (V, 1) and c.dtype == "float32" for c in consts)
+    assert not any(c.role == "quantization" and c.shape == (V,) for c in consts)
+    assert type(ckpt.model.albert.embeddings.word_embeddings).__name__ == "Embedding"
+
+
+def test_row_scaled_embedding_matches_per_row_int8_rounding():
+    import torch
+
+    from albert_edge.export.mediapipe_export import row_scaled_int8_embedding
+
+    w = torch.randn(50, 8) * torch.linspace(0.01, 3, 50)[:, None]  # rows of very different norms
+    w[7] = 0
+    m = row_scaled_int8_embedding(w)
+    ids = torch.arange(50)[None]
+    got = m(ids)[0]
+    step = w.abs().amax(1, keepdim=True) / 127
+    assert torch.all((got - w).abs() <= step / 2 + 1e-7)  # within half a step of its own row's scale
+    assert torch.equal(got[7], torch.zeros(8)) and m.rows.dtype == torch.int8
+
+
 def test_export_refuses_duplicated_weights_and_writes_nothing(ckpt_dir, tmp_path, monkeypatch):
     """Without the optimization barriers LiteRT folds LayerNorm scales into per-application copies
     of the shared Q/K/V weights (on trained-looking weights): the guard must refuse that file."""

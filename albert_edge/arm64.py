@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AlbertEdgeError, ParityError
-from . import options
+from . import formats, options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNNER_SCRIPT = REPO_ROOT / "arm64" / "runner.py"
@@ -55,7 +55,7 @@ WHEELS = ("numpy", "onnxruntime", "ai-edge-litert")
 # wheels are tagged variously: onnxruntime 2_27/2_28, ai-edge-litert 2_27, numpy 2_17/2_28.
 WHEEL_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
 # Checked when present (fp16 is optional: `quantize tflite --mode fp16`); the exported set has the first four.
-DEFAULT_FILES = ("model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.fp16.tflite")
+DEFAULT_FILES = formats.arm64_files()  # the registry says which formats the aarch64 runner runs
 
 # A Cortex-A76 (part 0xd0b) as the kernel describes it, matching QEMU_CPU: onnxruntime reads this
 # file through cpuinfo at import and crashes on the x86 host's text.

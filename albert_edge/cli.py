@@ -10,15 +10,13 @@ import os
 import signal
 import sys
 
-from . import __version__
+from . import __version__, formats
 from .errors import AlbertEdgeError
 
 # (command words, module). Modules import heavy libraries lazily so `--help` stays fast.
+# The export/quantize commands come from the format registry (albert_edge/formats.py).
 COMMANDS: list[tuple[tuple[str, ...], str]] = [
-    (("export", "onnx"), "albert_edge.export.onnx_export"),
-    (("export", "tflite"), "albert_edge.export.tflite_export"),
-    (("quantize", "onnx"), "albert_edge.quantize.onnx_quant"),
-    (("quantize", "tflite"), "albert_edge.quantize.tflite_quant"),
+    *sorted(formats.commands(), key=lambda c: c[0][0] != "export"),
     (("verify",), "albert_edge.parity"),
     (("check",), "albert_edge.check"),
     (("predict",), "albert_edge.predict"),
@@ -28,7 +26,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
 ]
 
 GROUP_HELP = {
-    "export": "export a checkpoint to an artifacts folder (ONNX or TFLite)",
+    "export": f"export a checkpoint to an artifacts folder ({', '.join(f.name for f in formats.REGISTRY if any(w[0] == 'export' for w, _ in f.commands))})",
     "quantize": "add quantized artifacts to an artifacts folder",
 }
 

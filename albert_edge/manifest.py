@@ -10,17 +10,22 @@ import os
 from pathlib import Path
 
 from . import __version__
+from . import formats as _formats
 from .errors import AlbertEdgeError
 from .fsutil import read_json, sha256_file, write_text_atomic
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-FORMATS = ("onnx", "tflite")
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = _formats.PRECISIONS
+FORMATS = _formats.names()  # read from the registry; kept as a name for callers that list formats
+
+
+def _known(fmt: str) -> bool:
+    return fmt in FORMATS or _formats.find(fmt) is not None
 
 
 def tool_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
-    names = ("torch", "transformers", "tokenizers", "onnx", "onnxruntime", "litert-torch", "ai-edge-quantizer", "ai-edge-litert") + extra
+    names = ("torch", "transformers", "tokenizers", *_formats.packages()) + extra
     out = {"albert-edge": __version__}
     for n in names:
         try:
@@ -80,7 +85,7 @@ def record_files(folder: str | os.PathLike, manifest: dict, names: list[str]) ->
 
 def artifact_entry(folder: Path, file: str, fmt: str, precision: str, inputs: list[dict], outputs: list[dict], **extra) -> dict:
     """An entry for a file already in `folder`: size and sha256 are read from the file itself."""
-    assert fmt in FORMATS and precision in PRECISIONS, (fmt, precision)
+    assert _known(fmt) and precision in PRECISIONS, (fmt, precision)
     path = Path(folder) / file
     entry = {
         "file": file,
@@ -182,8 +187,8 @@ def validate_manifest(m: dict, path="manifest.json") -> None:
         _check(e, _ENTRY, f"artifacts[{i}]", path)
         if e["precision"] not in PRECISIONS:
             raise AlbertEdgeError(f"{path}: artifacts[{i}].precision {e['precision']!r} is not one of {', '.join(PRECISIONS)}")
-        if e["format"] not in FORMATS:
-            raise AlbertEdgeError(f"{path}: artifacts[{i}].format {e['format']!r} is not one of {', '.join(FORMATS)}")
+        if not _known(e["format"]):
+            raise AlbertEdgeError(f"{path}: artifacts[{i}].format {e['format']!r} is not one of {', '.join(_formats.names())}")
         if e["file"] in seen:
             raise AlbertEdgeError(f"{path}: artifact {e['file']!r} is listed twice")
         seen.add(e["file"])
@@ -197,7 +202,7 @@ def upsert_artifact(manifest: dict, entry: dict) -> None:
     """Replace the entry for the same file, else append; keeps a stable order by file name."""
     arts = [a for a in manifest["artifacts"] if a["file"] != entry["file"]]
     arts.append(entry)
-    manifest["artifacts"] = sorted(arts, key=lambda a: (FORMATS.index(a["format"]), PRECISIONS.index(a["precision"]), a["file"]))
+    manifest["artifacts"] = sorted(arts, key=_formats.order_key)
     manifest["tools"] = {**manifest.get("tools", {}), **tool_versions()}
 
 

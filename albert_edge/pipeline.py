@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import formats
 from .errors import AlbertEdgeError, ParityError
 from .options import MAX_THREADS, int_list, positive_int
 from .options import threads as threads_type
@@ -24,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="FILE.tsv", help="labeled data for verify (default: SST-2 dev from ../shared, else the shipped samples)")
     p.add_argument("--max-length", type=positive_int, default=128, help="longest sequence served, also the largest TFLite bucket (default %(default)s)")
     p.add_argument("--buckets", default="32,64,128", help="TFLite sequence buckets, each <= --max-length (which is added as the largest) (default %(default)s)")
-    p.add_argument("--no-tflite", dest="tflite", action="store_false", help="skip the TFLite stages")
+    p.add_argument("--formats", metavar="F1,F2", help=f"formats to build (default: all: {','.join(f.name for f in formats.REGISTRY if f.steps)})")
+    p.add_argument("--no-tflite", dest="tflite", action="store_false", help="skip the TFLite stages (same as leaving tflite out of --formats)")
     p.add_argument("--no-bench", dest="bench", action="store_false", help="skip the quick benchmark")
     p.add_argument("--threads", type=threads_type, metavar="N", help=f"threads for verify, 1..{MAX_THREADS}")
     p.add_argument("--overwrite", action="store_true", help="replace an existing artifacts folder")
@@ -48,9 +50,7 @@ def run(args) -> int:
     from .artifacts import check_not_model_folder
     from .checkpoint import labels_from_config, read_config
     from .data import DEMO_MODEL_DIR, REPO_ROOT, default_eval_data, read_labeled_tsv
-    from .export.onnx_export import export_onnx
     from .parity import format_table, thresholds_from_args, verify
-    from .quantize.onnx_quant import quantize_onnx
     from .staging import transaction
 
     # Everything a user can get wrong is checked before minutes of export work.
@@ -64,11 +64,12 @@ def run(args) -> int:
         raise AlbertEdgeError(f"output path {out} exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise AlbertEdgeError(f"output folder {out} already exists and is not empty (use --overwrite)")
-    buckets = None
-    if args.tflite:
+    chosen = _chosen_formats(args)
+    options = {}
+    if any("buckets" in st.options for f in chosen for st in f.steps):
         from .export.tflite_export import resolve_buckets
 
-        buckets, _ = resolve_buckets(int_list(args.buckets, "--buckets", minimum=2), args.max_length, int(cfg.get("max_position_embeddings", 512)))
+        options["buckets"], _ = resolve_buckets(int_list(args.buckets, "--buckets", minimum=2), args.max_length, int(cfg.get("max_position_embeddings", 512)))
     data, data_desc = (args.data, args.data) if args.data else default_eval_data()
     from transformers import AlbertConfig
 
@@ -81,15 +82,9 @@ def run(args) -> int:
     # interrupt or failure at any stage leaves the old folder as it was.
     with transaction(out) as txn:
         stage = txn.dir
-        _stage("export onnx", lambda: export_onnx(model, stage, max_length=args.max_length, overwrite=True), timings)
-        _stage("quantize onnx (dynamic int8)", lambda: quantize_onnx(stage, overwrite=True), timings)
-        if args.tflite:
-            from .export.tflite_export import export_tflite
-            from .quantize.tflite_quant import quantize_tflite
-
-            _stage("export tflite", lambda: export_tflite(model, stage, buckets=buckets, max_length=args.max_length, overwrite=True), timings)
-            _stage("quantize tflite (dynamic int8)", lambda: quantize_tflite(stage, mode="dynamic", overwrite=True), timings)
-            _stage("quantize tflite (fp16)", lambda: quantize_tflite(stage, mode="fp16", overwrite=True), timings)
+        for fmt in chosen:
+            for st in fmt.steps:
+                _stage(st.title, lambda st=st: _run_step(st, model, stage, args.max_length, options), timings)
         report = _stage("verify", lambda: verify(stage, data=data, model_dir=model, thresholds=thresholds, threads=args.threads), timings)
         print(format_table(report), file=sys.stderr)
         bench_result, bench_paths = None, {}
@@ -106,6 +101,32 @@ def run(args) -> int:
         failed = [f"{a['file']} ({'; '.join(a['failures'])})" for a in report["artifacts"] if not a["passed"]]
         raise ParityError("parity gate failed: " + ", ".join(failed))
     return 0
+
+
+def _chosen_formats(args) -> list:
+    built = [f for f in formats.REGISTRY if f.steps]
+    if args.formats:
+        wanted = [w.strip() for w in args.formats.split(",") if w.strip()]
+        for w in wanted:
+            if formats.find(w) is None or not formats.get(w).steps:
+                raise AlbertEdgeError(f"--formats: {w!r} is not one of {', '.join(f.name for f in built)}")
+        built = [f for f in built if f.name in wanted]
+    if not args.tflite:
+        built = [f for f in built if f.name != "tflite"]
+    if not built:
+        raise AlbertEdgeError("no format left to build (check --formats / --no-tflite)")
+    return built
+
+
+def _run_step(step, model: Path, folder: Path, max_length: int, options: dict):
+    import importlib
+
+    mod, fn = step.call.split(":")
+    call = getattr(importlib.import_module(mod), fn)
+    kw = {**step.kwargs, **{o: options[o] for o in step.options}, "overwrite": True}
+    if step.kind == "export":
+        return call(model, folder, max_length=max_length, **kw)
+    return call(folder, **kw)
 
 
 def _bench_latency(bench_result: dict | None, file: str) -> str:

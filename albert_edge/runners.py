@@ -7,7 +7,6 @@ for ONNX and PyTorch, fixed-length signature buckets for TFLite).
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
@@ -77,7 +76,7 @@ ORT_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 class OnnxRunner(Runner):
     format = "onnx"
 
-    def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None):
+    def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None, **_ids):
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -106,24 +105,26 @@ class OnnxRunner(Runner):
         return {"runtime": "onnxruntime", "threads": self.threads, "providers": self.session.get_providers(), "disabled_optimizers": list(ORT_DISABLED_OPTIMIZERS)}
 
 
-# Format -> "module:Class"; the TFLite runner lives in its own module so ONNX-only use never imports LiteRT.
-RUNNERS = {
-    "onnx": "albert_edge.runners:OnnxRunner",
-    "tflite": "albert_edge.tflite_runner:TFLiteRunner",
-}
+def tokenizer_ids(manifest: dict) -> dict:
+    """The special ids a runner pads and truncates with, from the manifest (never assumed)."""
+    tok = manifest["tokenizer"]
+    return {"pad_id": int(tok["pad_id"]), "cls_id": int(tok["cls_id"]), "sep_id": int(tok["sep_id"])}
+
+
+def make_runner(fmt: str, path: str | os.PathLike, precision: str, ids: dict, threads: int | None = None, entry: dict | None = None, **kwargs) -> Runner:
+    """The one runner factory (verify, predict, bench, the exporters' self-checks): the registry's runner
+    for `fmt`. The file is NOT checked here; use open_runner for manifest entries."""
+    from .formats import get
+
+    runner_cls = get(fmt).runner_class()  # imported lazily: ONNX-only use never imports LiteRT
+    return runner_cls(path, precision=precision, pad_id=ids["pad_id"], threads=threads, entry=entry, sep_id=ids["sep_id"], cls_id=ids["cls_id"], **kwargs)
 
 
 def open_runner(folder: str | os.PathLike, entry: dict, manifest: dict, threads: int | None = None, **kwargs) -> Runner:
-    """Open the runner for one manifest entry (the file is checked against its entry first)."""
-    from .manifest import check_artifact_file
+    """Open the runner for one manifest entry, after its bytes are checked against the entry."""
+    from .integrity import verified_path
 
-    path = check_artifact_file(Path(folder), entry)
-    target = RUNNERS.get(entry["format"])
-    if target is None:
-        raise AlbertEdgeError(f"no runner for artifact format {entry['format']!r}")
-    mod, cls = target.split(":")
-    runner_cls = getattr(importlib.import_module(mod), cls)
-    pad_id = manifest.get("tokenizer", {}).get("pad_id") or 0
-    runner = runner_cls(path, precision=entry["precision"], pad_id=pad_id, threads=threads, entry=entry, **kwargs)
-    runner.sha256 = entry["sha256"]  # what check_artifact_file just proved the file holds
+    path = verified_path(Path(folder), entry)
+    runner = make_runner(entry["format"], path, entry["precision"], tokenizer_ids(manifest), threads=threads, entry=entry, **kwargs)
+    runner.sha256 = entry["sha256"]  # what verified_path just proved the file holds
     return runner

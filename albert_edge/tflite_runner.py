@@ -21,11 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AlbertEdgeError
+from .formats import INPUT_NAMES
 from .runners import Runner
 from .tokenizer import truncate_ids
-
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-_ALBERT_SEP_ID = 3  # ALBERT's SentencePiece layout: <pad>=0 <unk>=1 [CLS]=2 [SEP]=3 [MASK]=4
 
 
 @contextlib.contextmanager
@@ -219,17 +217,6 @@ class TFLiteRunner(Runner):
                 return b
         return self.max_len
 
-    def _sep(self) -> int:
-        if self._sep_id is None:
-            import json
-
-            try:
-                man = json.loads((self.path.parent / "manifest.json").read_text(encoding="utf-8"))
-                self._sep_id = int(man["tokenizer"]["sep_id"])
-            except (OSError, ValueError, KeyError, TypeError):
-                self._sep_id = _ALBERT_SEP_ID
-        return self._sep_id
-
     def _fit(self, ids: list[int]) -> list[int]:
         if len(ids) <= self.max_len:
             return ids
@@ -240,7 +227,8 @@ class TFLiteRunner(Runner):
                 "truncating (keeping the final [SEP])",
                 stacklevel=3,
             )
-        return truncate_ids(ids, self.max_len, self._sep())
+        # An encoded text ends with [SEP]; keep it (the id comes from the manifest via make_runner).
+        return truncate_ids(ids, self.max_len, self._sep_id if self._sep_id is not None else ids[-1])
 
     def logits(self, ids_list):
         if len(ids_list) == 0:

@@ -28,23 +28,18 @@ from . import stats as st
 
 
 def make_runner(spec: dict, threads: int, weight_cache=None, torch_model=None):
-    """A Runner for `spec` at `threads`; torch_model reuses an already loaded/quantized model."""
-    fmt = spec["format"]
-    if fmt == "onnx":
-        from ..runners import OnnxRunner
-
-        return OnnxRunner(spec["path"], precision=spec["precision"], pad_id=spec["pad_id"], threads=threads, entry=spec.get("entry"))
-    if fmt == "tflite":
-        from ..tflite_runner import TFLiteRunner
-
-        kw = {} if weight_cache is None else {"weight_cache": weight_cache}
-        return TFLiteRunner(spec["path"], precision=spec["precision"], pad_id=spec["pad_id"], threads=threads, entry=spec.get("entry"), sep_id=spec.get("sep_id"), **kw)
-    if fmt == "pytorch":
+    """A Runner for `spec` at `threads` (albert_edge.runners.make_runner, the one factory; PyTorch eager
+    for the reference rows); torch_model reuses an already loaded/quantized model."""
+    if spec["format"] == "pytorch":
         from ..runners import TorchRunner
 
         model = torch_model if torch_model is not None else load_torch_model(spec)
         return TorchRunner(model, pad_id=spec["pad_id"], name=spec["name"], precision=spec["precision"], threads=threads)
-    raise AlbertEdgeError(f"unknown artifact format {fmt!r}")
+    from ..runners import make_runner as runner_for
+
+    kw = {} if weight_cache is None else {"weight_cache": weight_cache}
+    ids = {k: spec[k] for k in ("pad_id", "cls_id", "sep_id")}
+    return runner_for(spec["format"], spec["path"], spec["precision"], ids, threads=threads, entry=spec.get("entry"), **kw)
 
 
 def load_torch_model(spec: dict):
@@ -200,14 +195,14 @@ def _peak_bytes() -> int:
 def memory_inproc(spec: dict, threads: int, variant: str, seq_len: int, weight_cache=None) -> dict:
     """Runs INSIDE the worker process: baseline after imports, load, one inference, peak."""
     # Import the runtime first so the baseline includes the library, not the model.
-    if spec["format"] == "onnx":
-        import onnxruntime  # noqa: F401
-    elif spec["format"] == "tflite":
-        from ..tflite_runner import TFLiteRunner  # noqa: F401
-        import ai_edge_litert.compiled_model  # noqa: F401
-    else:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
+    import importlib
+
+    from ..formats import find
+
+    fmt = find(spec["format"])
+    for mod in fmt.runtime_modules if fmt else ("torch", "transformers"):
+        importlib.import_module(mod)
+    if fmt is None:
         from transformers import AlbertForSequenceClassification  # noqa: F401
     gc.collect()
     baseline = _rss_bytes()
@@ -272,7 +267,10 @@ def memory_variants(spec: dict, threads: int, seq_len: int) -> tuple[list[dict],
     measured on its second use: the first load writes it, later app starts read it)."""
     notes: list[str] = []
     out: list[dict] = []
-    if spec["format"] != "tflite":
+    from ..formats import find
+
+    fmt = find(spec["format"])
+    if fmt is None or "weight_cache" not in fmt.memory_variants:
         return [memory_subprocess(spec, threads, "default", seq_len)], notes
     out.append(memory_subprocess(spec, threads, "no_weight_cache", seq_len, weight_cache=False))
     with tempfile.TemporaryDirectory(prefix="albert-edge-xnn-") as d:
@@ -319,12 +317,27 @@ def bench_sentences(runner, spec: dict, ids_list: list[list[int]], threads: int,
         "batch": 1,
         "count": len(ids_list),
         "runs": 1,
-        "shape_handling": "buckets" if spec["format"] == "tflite" else "dynamic",
+        "shape_handling": _lengths(spec),
         "mean_tokens": float(np.mean([len(x) for x in ids_list])),
         "ms": st.summarize(samples),
     }
-    if spec["format"] == "tflite" and hasattr(runner, "bucket_for"):
+    if _lengths(spec) == "buckets" and hasattr(runner, "bucket_for"):
         rec["mean_padded_tokens"] = float(np.mean([runner.bucket_for(len(x)) for x in ids_list]))
     else:
         rec["mean_padded_tokens"] = rec["mean_tokens"]
     return rec
+
+
+def _lengths(spec: dict) -> str:
+    """How the artifact handles sequence length: "buckets" or "dynamic" (the registry's Format.lengths)."""
+    from ..formats import find
+
+    fmt = find(spec["format"])
+    return fmt.lengths if fmt else "dynamic"
+
+
+def fixed_batch(spec: dict) -> bool:
+    from ..formats import find
+
+    fmt = find(spec["format"])
+    return bool(fmt and fmt.batch == "one")

@@ -96,12 +96,13 @@ STATS = {"p10", "p50", "p90", "p99", "mean", "min", "max", "iqr", "n"}  (ms, exc
 
 from __future__ import annotations
 
+from .. import formats as _formats
 from ..errors import AlbertEdgeError
 
 SCHEMA_VERSION = 1
 KIND = "albert-edge-bench"
-FORMATS = ("onnx", "tflite", "pytorch")
-PRECISIONS = ("fp32", "fp16", "int8")
+FORMATS = (*_formats.names(), *_formats.REFERENCE_FORMATS)
+PRECISIONS = _formats.PRECISIONS
 ROLES = ("ours", "reference", "peer")
 PLATFORMS = ("desktop", "android")
 MEMORY_VARIANTS = ("default", "weight_cache", "no_weight_cache")

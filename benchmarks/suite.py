@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import AlbertEdgeError
 from ..progress import bar, step
+from . import measure as ms
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PEER_SCRIPT = REPO_ROOT / "benchmarks" / "peers" / "optimum.sh"
@@ -79,11 +80,10 @@ def parse_extras(items: list[str] | None) -> list[tuple[str, Path]]:
 def artifact_specs(folder: Path, manifest: dict, model_dir: Path | None, extras: list[tuple[str, Path]], pytorch: bool) -> tuple[list[dict], list[str]]:
     from ..manifest import check_artifact_file
 
-    tok = manifest.get("tokenizer", {})
+    from ..runners import tokenizer_ids
+
     base = {
-        "pad_id": int(tok.get("pad_id") or 0),
-        "cls_id": int(tok.get("cls_id") if tok.get("cls_id") is not None else 2),
-        "sep_id": int(tok.get("sep_id") if tok.get("sep_id") is not None else 3),
+        **tokenizer_ids(manifest),
         "vocab_size": int(manifest["model"]["vocab_size"]),
         "max_len": int(manifest["max_seq_length"]),
     }
@@ -202,7 +202,7 @@ def sentence_ids(folder: Path, manifest: dict, max_len: int, count: int) -> tupl
 
 def _lengths_for(spec: dict, settings: Settings, runner) -> tuple[list[int], list[dict]]:
     skipped = []
-    if spec["format"] == "tflite":
+    if ms._lengths(spec) == "buckets":
         buckets = list(getattr(runner, "buckets", []))
         lo, hi = min(settings.seq_lens), max(settings.seq_lens)
         lens = [b for b in buckets if lo <= b <= hi] or [b for b in buckets if b <= hi][-1:]
@@ -218,9 +218,9 @@ def _lengths_for(spec: dict, settings: Settings, runner) -> tuple[list[int], lis
 
 
 def _batches_for(spec: dict, settings: Settings) -> tuple[list[int], list[dict]]:
-    if spec["format"] == "tflite":
+    if ms.fixed_batch(spec):
         more = [b for b in settings.batches if b != 1]
-        return [1], ([{"what": f"batch {','.join(map(str, more))}", "reason": "TFLite signatures have a fixed batch of 1"}] if more else [])
+        return [1], ([{"what": f"batch {','.join(map(str, more))}", "reason": f"{spec['format']} files have a fixed batch of 1"}] if more else [])
     return list(settings.batches), []
 
 
@@ -229,7 +229,7 @@ def _count_configs(specs: list[dict], settings: Settings) -> int:
     for s in specs:
         if s.get("error"):
             continue
-        nb = 1 if s["format"] == "tflite" else len(settings.batches)
+        nb = 1 if ms.fixed_batch(s) else len(settings.batches)
         nl = len(settings.seq_lens)
         n += len(settings.threads) * (nb * nl + (1 if settings.sentences else 0))
     return n
@@ -247,7 +247,6 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     Results go to out_dir, by default the artifacts folder's bench/ (never next to the installed code)."""
     from ..manifest import load_manifest
     from . import analysis, machine
-    from . import measure as ms
     from .flops import Shape
     from .schema import KIND, SCHEMA_VERSION, validate
 
@@ -343,8 +342,6 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
 
 
 def _bench_one(spec, rec, settings, shape, peaks, sent_ids, budget, cfg, pbar, mem_seq):
-    from . import measure as ms
-
     if settings.memory:
         mem_threads = [min(settings.threads)]
         for t in mem_threads:
@@ -376,7 +373,7 @@ def _bench_one(spec, rec, settings, shape, peaks, sent_ids, budget, cfg, pbar, m
         if first:
             rec["skipped"] += skipped_l
             first = False
-        n_lat = len(settings.seq_lens) * (1 if spec["format"] == "tflite" else len(settings.batches))
+        n_lat = len(settings.seq_lens) * (1 if ms.fixed_batch(spec) else len(settings.batches))
         done = 0
         for b in batches:
             for L in lens:

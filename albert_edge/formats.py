@@ -1,0 +1,147 @@
+"""The format registry: the one list of artifact formats albert-edge produces.
+
+Each `Format` says which files it writes (its precision variants and the commands that make them),
+which runner opens them, what a benchmark may vary (batch, sequence length), how its memory is measured,
+whether the arm64 check runs it, and what `pipeline` does for it. The CLI, the manifest, verify, predict,
+bench, pipeline and arm64 ask this module; nothing else lists formats. Adding a format = one exporter
+(and quantizer), one runner, one entry here (docs/architecture.md, "How to add a format").
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+# The id-input models' tensors, in the order every runtime feeds them (ALBERT's tokenizer outputs).
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAME = "logits"
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class Variant:
+    file: str
+    precision: str
+    command: str  # the CLI that writes it, e.g. "quantize tflite --mode fp16"
+    derived_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pipeline stage: `call` is "module:function"; it gets (model_dir, folder) for an export or
+    (folder,) for a quantize, plus overwrite/quiet, `kwargs`, and the pipeline options named in `options`."""
+
+    title: str
+    call: str
+    kind: str  # "export" | "quantize"
+    kwargs: dict = field(default_factory=dict)
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str  # the manifest's "format"
+    title: str
+    runner: str  # "module:Class" (a subclass of albert_edge.runners.Runner)
+    variants: tuple[Variant, ...]
+    commands: tuple[tuple[tuple[str, str], str], ...]  # (("export", NAME), "module"), (("quantize", NAME), "module")
+    steps: tuple[Step, ...] = ()  # what `pipeline` runs for this format, in order
+    inputs: str = "ids"  # "ids": token ids in; "text": raw strings in (the tokenizer is in the artifact)
+    lengths: str = "dynamic"  # sequence length: "dynamic" or "buckets" (one fixed-length signature each)
+    batch: str = "dynamic"  # "dynamic" or "one" (fixed batch of 1)
+    runtime_modules: tuple[str, ...] = ()  # imported before a memory measurement's baseline is read
+    memory_variants: tuple[str, ...] = ("default",)  # see benchmarks/measure.py memory_variants
+    arm64: bool = False  # the aarch64 parity check runs its files
+    packages: tuple[str, ...] = ()  # versions worth recording in the manifest and benchmark results
+
+    def variant(self, file: str) -> Variant | None:
+        return next((v for v in self.variants if v.file == file), None)
+
+    def runner_class(self):
+        mod, cls = self.runner.split(":")
+        return getattr(importlib.import_module(mod), cls)
+
+
+REGISTRY: tuple[Format, ...] = (
+    Format(
+        name="onnx",
+        title="ONNX (ONNX Runtime)",
+        runner="albert_edge.runners:OnnxRunner",
+        variants=(
+            Variant("model.onnx", "fp32", "export onnx"),
+            Variant("model.int8.onnx", "int8", "quantize onnx", derived_from="model.onnx"),
+        ),
+        commands=((("export", "onnx"), "albert_edge.export.onnx_export"), (("quantize", "onnx"), "albert_edge.quantize.onnx_quant")),
+        steps=(
+            Step("export onnx", "albert_edge.export.onnx_export:export_onnx", "export"),
+            Step("quantize onnx (dynamic int8)", "albert_edge.quantize.onnx_quant:quantize_onnx", "quantize"),
+        ),
+        runtime_modules=("onnxruntime",),
+        arm64=True,
+        packages=("onnx", "onnxruntime"),
+    ),
+    Format(
+        name="tflite",
+        title="TFLite (LiteRT)",
+        runner="albert_edge.tflite_runner:TFLiteRunner",
+        variants=(
+            Variant("model.tflite", "fp32", "export tflite"),
+            Variant("model.fp16.tflite", "fp16", "quantize tflite --mode fp16", derived_from="model.tflite"),
+            Variant("model.int8.tflite", "int8", "quantize tflite", derived_from="model.tflite"),
+        ),
+        commands=((("export", "tflite"), "albert_edge.export.tflite_export"), (("quantize", "tflite"), "albert_edge.quantize.tflite_quant")),
+        steps=(
+            Step("export tflite", "albert_edge.export.tflite_export:export_tflite", "export", options=("buckets",)),
+            Step("quantize tflite (dynamic int8)", "albert_edge.quantize.tflite_quant:quantize_tflite", "quantize", {"mode": "dynamic"}),
+            Step("quantize tflite (fp16)", "albert_edge.quantize.tflite_quant:quantize_tflite", "quantize", {"mode": "fp16"}),
+        ),
+        lengths="buckets",
+        batch="one",
+        runtime_modules=("ai_edge_litert.compiled_model", "albert_edge.tflite_runner"),
+        memory_variants=("no_weight_cache", "weight_cache"),
+        arm64=True,
+        packages=("litert-torch", "ai-edge-quantizer", "ai-edge-litert"),
+    ),
+)
+
+# Formats that appear in benchmark results without being albert-edge artifacts.
+REFERENCE_FORMATS = ("pytorch",)
+
+
+def names() -> tuple[str, ...]:
+    return tuple(f.name for f in REGISTRY)
+
+
+def get(name: str) -> Format:
+    for f in REGISTRY:
+        if f.name == name:
+            return f
+    from .errors import AlbertEdgeError
+
+    raise AlbertEdgeError(f"unknown artifact format {name!r} (known: {', '.join(names())})")
+
+
+def find(name: str) -> Format | None:
+    return next((f for f in REGISTRY if f.name == name), None)
+
+
+def order_key(entry: dict) -> tuple:
+    """Manifest order: registry order, then precision, then file name."""
+    fmts = names()
+    fmt = entry.get("format")
+    return (fmts.index(fmt) if fmt in fmts else len(fmts), PRECISIONS.index(entry["precision"]) if entry.get("precision") in PRECISIONS else 9, entry.get("file", ""))
+
+
+def commands() -> list[tuple[tuple[str, str], str]]:
+    return [c for f in REGISTRY for c in f.commands]
+
+
+def arm64_files() -> tuple[str, ...]:
+    return tuple(v.file for f in REGISTRY if f.arm64 for v in f.variants)
+
+
+def packages() -> tuple[str, ...]:
+    seen: list[str] = []
+    for f in REGISTRY:
+        seen += [p for p in f.packages if p not in seen]
+    return tuple(seen)

@@ -17,7 +17,9 @@ pip install 'albert-edge[mediapipe]' -c constraints.txt. Its Python API has no t
 
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,16 @@ from .errors import AlbertEdgeError
 from .runners import Runner
 
 SCORES = "probabilities"
+_OPEN: "weakref.WeakSet[MediaPipeRunner]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_runners() -> None:
+    for r in list(_OPEN):
+        try:
+            r.close()
+        except Exception:
+            pass
 
 
 class MediaPipeRunner(Runner):
@@ -63,6 +75,7 @@ class MediaPipeRunner(Runner):
         if failure is not None:
             detail = _native_error(native["text"])
             raise AlbertEdgeError(f"MediaPipe's TextClassifier cannot load {self.path}: {failure}" + (f" ({detail})" if detail else ""))
+        _OPEN.add(self)
         self.num_labels = self._num_labels()
 
     def _num_labels(self) -> int:
@@ -74,13 +87,21 @@ class MediaPipeRunner(Runner):
         return len(r.classifications[0].categories)
 
     def close(self) -> None:
+        """Release MediaPipe's task now. Runners still open at exit are closed by an atexit hook:
+        MediaPipe's own __del__ running during interpreter teardown prints a TypeError traceback
+        per classifier (its ctypes dispatcher is already gone; measured with 1.2.3)."""
         from .tflite_runner import native_stderr_captured
 
         c = getattr(self, "classifier", None)
-        if c is not None:
+        self.classifier = None
+        _OPEN.discard(self)
+        if c is None:
+            return
+        try:
             with native_stderr_captured():
                 c.close()
-            self.classifier = None
+        finally:
+            c._classifier_handle = None  # never closed twice (its __del__ calls close again)
 
     def __del__(self):
         try:

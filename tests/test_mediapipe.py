@@ -375,3 +375,19 @@ def test_demo_model_through_mediapipe_on_sst2_dev(tmp_path_factory, sst2_dev):
         assert np.abs(probs.sum(1) - 1).max() <= 1e-4, precision
         assert (pred == ref.argmax(1)).mean() >= min_agree, precision
         assert ref_acc - (pred == ys).mean() <= 0.005, precision
+
+
+def test_runner_left_open_exits_without_traceback(art):
+    """MediaPipe's TextClassifier.__del__ during interpreter teardown printed a TypeError traceback
+    per classifier; runners still open at exit are closed by an atexit hook first."""
+    import subprocess
+
+    code = (
+        "from albert_edge.mediapipe_runner import MediaPipeRunner\n"
+        f"r = [MediaPipeRunner({str(art / 'model.mediapipe.tflite')!r}) for _ in range(2)]\n"
+        "print(r[0].logits_text(['fine'])[0].sum())\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert abs(float(p.stdout.split()[-1]) - 1) <= 1e-4
+    assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr[-2000:]

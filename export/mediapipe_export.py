@@ -38,8 +38,6 @@ DEFAULT_MAX_LENGTH = 128
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "probabilities"
 CLIENT = "mediapipe"
-# Probabilities of one text must sum to 1 within this (the acceptance).
-SUM_TOLERANCE = 1e-4
 
 
 def entry_format() -> str:
@@ -314,7 +312,7 @@ def export_check(path: Path, ckpt, entry: dict, quiet: bool = False) -> dict:
     from ..progress import step
     from ..runners import TorchRunner
     from ..tokenizer import TextEncoder
-    from ..mediapipe_runner import MediaPipeRunner
+    from ..mediapipe_runner import MediaPipeRunner, softmax
     from ..tflite_runner import TFLiteRunner
 
     texts = read_labeled_tsv(SAMPLES_TSV)[0]
@@ -339,17 +337,11 @@ def export_check(path: Path, ckpt, entry: dict, quiet: bool = False) -> dict:
         "litert_max_abs_diff": float(np.abs(got_lite - ref_p).max()),
         "mediapipe_vs_litert_max_abs_diff": float(np.abs(got - got_lite).max()),
     }
+    from ..mediapipe_runner import SUM_TOLERANCE
+
     if result["max_sum_error"] > SUM_TOLERANCE:
         raise AlbertEdgeError(f"{path.name}: MediaPipe's scores sum to 1 ± {result['max_sum_error']:.1e}, not probabilities (tolerance {SUM_TOLERANCE:g})")
     return result
-
-
-def softmax(x):
-    import numpy as np
-
-    x = np.asarray(x, dtype=np.float64)
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def add_arguments(p) -> None:

@@ -391,3 +391,22 @@ def test_runner_left_open_exits_without_traceback(art):
     assert p.returncode == 0, p.stderr[-2000:]
     assert abs(float(p.stdout.split()[-1]) - 1) <= 1e-4
     assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr[-2000:]
+
+
+def test_probability_gate_catches_logits_and_disagreement():
+    """The gate helpers verify uses for these files: logits passed off as scores fail the sum check,
+    an fp32 file that flips labels fails the agreement check, a faithful file passes."""
+    from albert_edge.mediapipe_runner import compare_probabilities, probability_failures, softmax
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(400, 3)) * 3
+    labels = ref.argmax(1)
+    good = compare_probabilities(ref, softmax(ref), labels)
+    assert good["max_abs_diff"] <= 1e-6 and good["agreement"] == 1.0 and probability_failures("fp32", good) == []
+    as_logits = compare_probabilities(ref, ref.astype(np.float32), labels)
+    assert any("not probabilities" in f for f in probability_failures("int8", as_logits))
+    flipped = softmax(ref)
+    flipped[:2] = flipped[:2, ::-1]  # 2 of 400 labels change: 99.5 % < 99.9 %
+    bad = compare_probabilities(ref, flipped, labels)
+    assert bad["disagreements"] >= 1 and any("agreement" in f for f in probability_failures("fp32", bad))
+    assert probability_failures("int8", bad) == []  # int8's agreement gate is parity.Thresholds' job

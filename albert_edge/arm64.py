@@ -439,7 +439,7 @@ def check_folder(
             raise AlbertEdgeError(f"{ckpt.weights_file} is not the checkpoint these artifacts were exported from (sha256 differs)")
         ref = _per_sentence(TorchRunner(ckpt.model, pad_id=pad_id, threads=1), ids)
         x86 = {}
-        from .tflite_runner import native_stderr_captured
+        from .native_log import native_stderr_captured
 
         # LiteRT logs accelerator set-up and tear-down on fd 2 with no off switch; keep it out.
         with native_stderr_captured():

@@ -73,27 +73,36 @@ class TorchRunner(Runner):
 ORT_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 
 
+def runtime_hints() -> dict:
+    """The manifest's `runtime_hints` for ONNX files: the session settings our runners apply."""
+    return {"onnxruntime_disabled_optimizers": list(ORT_DISABLED_OPTIMIZERS)}
+
+
+def ort_session(path: str | os.PathLike, threads: int | None = None):
+    """The one place ONNX Runtime sessions are made (runners, the quantizer's smoke test, benchmarks,
+    the arm64 check), so every caller runs the same fused graph."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"], disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS))
+    except Exception as e:
+        raise AlbertEdgeError(f"ONNX Runtime cannot load {path}: {str(e).splitlines()[0][:200]}") from None
+
+
 class OnnxRunner(Runner):
     format = "onnx"
 
     def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None, **_ids):
-        import onnxruntime as ort
-
         self.path = Path(path)
         self.name = self.path.name
         self.precision = precision
         self.pad_id = pad_id
-        so = ort.SessionOptions()
-        if threads:
-            so.intra_op_num_threads = threads
-            so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), so, providers=["CPUExecutionProvider"], disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS)
-            )
-        except Exception as e:
-            raise AlbertEdgeError(f"ONNX Runtime cannot load {self.path}: {str(e).splitlines()[0][:200]}") from None
+        self.session = ort_session(self.path, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.threads = threads
 

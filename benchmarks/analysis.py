@@ -6,7 +6,7 @@ Every comparison is value = metric(numerator) / metric(denominator) for lower-is
 
 from __future__ import annotations
 
-from ..formats import REFERENCE_FORMATS, names
+from .. import formats
 
 GOAL_SEQ_LEN = 128
 GOALS = {
@@ -59,7 +59,7 @@ def _pairs(result: dict) -> list[tuple[str, str, str]]:
     opt32 = next((a["name"] for a in result["artifacts"] if a["role"] == "peer" and a["precision"] == "fp32" and "optimum" in a["name"] and not a.get("error")), None)
     if opt32 and "onnx-fp32" in names:
         pairs.append(("ours fp32 ONNX vs Optimum fp32", opt32, "onnx-fp32"))
-    for fmt in (*names(), *REFERENCE_FORMATS):
+    for fmt in (*formats.names(), *formats.REFERENCE_FORMATS):
         if f"{fmt}-fp32" in names and f"{fmt}-int8" in names:
             pairs.append((f"{fmt} int8 vs fp32", f"{fmt}-fp32", f"{fmt}-int8"))
     if "tflite-fp32" in names and "tflite-fp16" in names:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AlbertEdgeError
 from . import stats as st
 
 # ---------------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def _write_onnx(ckpt, folder: Path, quiet: bool, allow_duplicated_weights: bool 
         onnx.save(model, str(tmp))
         stats = graph_stats(model)
     inputs, outputs = onnx_io(len(ckpt.labels))
-    from ..quantize.onnx_quant import runtime_hints
+    from ..runners import runtime_hints
 
     return artifact_entry(
         folder, ONNX_FILE, "onnx", "fp32", inputs, outputs, opset=OPSET, graph=stats, runtime_hints=runtime_hints(), weight_guard=guard

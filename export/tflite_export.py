@@ -23,8 +23,6 @@ FILE = "model.tflite"
 DEFAULT_BUCKETS = (32, 64, 128)
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "logits"
-# fp32 conversion must match PyTorch this closely (the verify gate); the export self-check warns above it.
-FP32_TOLERANCE = 1e-4
 
 
 def signature_key(seq_len: int) -> str:
@@ -93,7 +91,7 @@ def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | N
 
     if quiet or not sys.stderr.isatty():
         os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    from ..tflite_runner import native_stderr_captured
+    from ..native_log import native_stderr_captured
 
     # Importing it loads TensorFlow's C++ runtime, which prints a oneDNN INFO line through absl
     # before any log level can apply (TF_CPP_MIN_LOG_LEVEL does not reach it); shown only on failure.
@@ -182,6 +180,7 @@ def export_tflite(
     from ..checkpoint import load_checkpoint
     from ..fsutil import atomic_path
     from ..manifest import artifact_entry
+    from ..parity import Thresholds
     from ..progress import step
     from ..staging import current
     from ..weight_guard import parameter_shapes
@@ -222,9 +221,11 @@ def export_tflite(
         )
         with step("checking fp32 parity against PyTorch on sample texts", quiet):
             diff = parity_vs_torch(path, ckpt, entry, check_ids(ckpt.tokenizer, buckets))
-        entry["export_check"] = {"max_abs_diff": diff, "tolerance": FP32_TOLERANCE}
-        if diff > FP32_TOLERANCE and not quiet:
-            print(f"warning: fp32 TFLite differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}) on sample texts", file=sys.stderr)
+        # The parity gate's fp32 threshold; the self-check warns (verify is where it fails).
+        tolerance = Thresholds().fp32_max_abs
+        entry["export_check"] = {"max_abs_diff": diff, "tolerance": tolerance}
+        if diff > tolerance and not quiet:
+            print(f"warning: fp32 TFLite differs from PyTorch by {diff:.2e} (> {tolerance:g}) on sample texts", file=sys.stderr)
         out.add(entry)
     if not quiet:
         c = entry["constants"]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AlbertEdgeError
-from .. import options
+from .. import options, runners
 
 HELP = "quantize the artifacts folder's model.onnx to int8 (model.int8.onnx)"
 INT8_FILE = "model.int8.onnx"
@@ -219,7 +219,7 @@ def quantize_onnx(
                 _smoke_test(tmp, len(manifest["labels"]))
         inputs, outputs = onnx_io(len(manifest["labels"]))
         entry = artifact_entry(
-            out.dir, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats, runtime_hints=runtime_hints(),
+            out.dir, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats, runtime_hints=runners.runtime_hints(),
             weight_guard=guard,
         )
         out.add(entry)
@@ -235,12 +235,6 @@ def _weight_guard(model, folder: Path, manifest: dict, per_channel: bool, allow:
     return check_weights(list_constants(model), budget, INT8_FILE, allow=allow)
 
 
-def runtime_hints() -> dict:
-    from ..runners import ORT_DISABLED_OPTIMIZERS
-
-    return {"onnxruntime_disabled_optimizers": list(ORT_DISABLED_OPTIMIZERS)}
-
-
 @contextlib.contextmanager
 def _root_log_level(level):
     """onnxruntime.quantization logs advice ("consider pre-processing") on the root logger."""
@@ -254,13 +248,12 @@ def _root_log_level(level):
 
 
 def _smoke_test(path: Path, num_labels: int) -> None:
-    """Load the file in ONNX Runtime and run two lengths before it is renamed into place."""
-    import onnxruntime as ort
+    """Load the file in ONNX Runtime (with the runners' session settings) and run two lengths before it
+    is renamed into place."""
+    from ..runners import ort_session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
+    s = ort_session(path, threads=1)
     try:
-        s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         for L in (5, 17):
             feeds = {"input_ids": np.full((2, L), 5, np.int64), "attention_mask": np.ones((2, L), np.int64), "token_type_ids": np.zeros((2, L), np.int64)}
             out = s.run(["logits"], feeds)[0]

@@ -27,9 +27,6 @@ MODES = ("dynamic", "fp16", "static")
 OUTPUT_FILE = {"dynamic": "model.int8.tflite", "fp16": "model.fp16.tflite", "static": "model.int8.tflite"}
 PRECISION = {"dynamic": "int8", "fp16": "fp16", "static": "int8"}
 RECIPE_NAME = {"dynamic": "dynamic_wi8_afp32", "fp16": "float_casting_wfp16_afp32", "static": "static_wi8_ai8"}
-# The int8 gate shared with `verify` (README "Parity thresholds").
-MIN_AGREEMENT = 0.995
-MAX_ACC_DROP_PT = 0.5
 CALIBRATION_TEXTS = 200
 
 _FP16_RECIPE = [
@@ -114,33 +111,32 @@ def _calibration_feeds(ids_list, signatures, pad_id: int) -> dict:
 
 
 def _static_gate(folder: Path, manifest: dict, fp32_entry: dict, quant_bytes: bytes, tmp: Path, quiet: bool) -> dict:
-    """Measure full-int8 against fp32 on real data; raise with the numbers if it misses the gate."""
+    """Measure full-int8 against fp32 on real data with the parity gate's int8 thresholds
+    (albert_edge.parity.Thresholds); raise with the numbers if it misses them."""
     import numpy as np
 
     from ..data import default_eval_data, read_labeled_tsv
+    from ..parity import Thresholds, compare
     from ..progress import bar
-    from ..tflite_runner import TFLiteRunner
+    from ..runners import make_runner, tokenizer_ids
 
     data_path, desc = default_eval_data()
     texts, ys = read_labeled_tsv(data_path, manifest["labels"])
     ids = _encoder(folder, manifest).encode(texts)
     tmp.write_bytes(quant_bytes)
-    pad = manifest.get("tokenizer", {}).get("pad_id") or 0
-    preds = {}
+    logits = {}
     for name, path in (("fp32", folder / fp32_entry["file"]), ("int8", tmp)):
-        runner = TFLiteRunner(path, pad_id=pad, threads=1, entry=fp32_entry if name == "fp32" else None, weight_cache=False)
+        runner = make_runner("tflite", path, name, tokenizer_ids(manifest), threads=1, entry=fp32_entry if name == "fp32" else None, weight_cache=False)
         with bar(len(ids), f"static int8 gate: {name} on {data_path.name}") as pb:
-            preds[name] = runner.run_batched(ids, progress=None if quiet else pb).argmax(1)
+            logits[name] = runner.run_batched(ids, progress=None if quiet else pb)
         del runner
-    ys = np.asarray(ys)
-    agree = float((preds["fp32"] == preds["int8"]).mean())
-    drop = 100.0 * float((preds["fp32"] == ys).mean() - (preds["int8"] == ys).mean())
-    result = {"eval_data": desc, "texts": len(ys), "label_agreement": agree, "accuracy_drop_pt": drop}
-    if agree < MIN_AGREEMENT or drop > MAX_ACC_DROP_PT:
+    r = compare(logits["fp32"], logits["int8"], np.asarray(ys))
+    result = {"eval_data": desc, "texts": len(ys), "label_agreement": r["agreement"], "accuracy_drop_pt": 100.0 * r["accuracy_drop"], "reference": "fp32 TFLite"}
+    failures = Thresholds().check("int8", r)
+    if failures:
         raise AlbertEdgeError(
-            f"static full-int8 refused: label agreement {agree:.2%} (need >= {MIN_AGREEMENT:.1%}), "
-            f"accuracy drop {drop:.2f} pt (need <= {MAX_ACC_DROP_PT}) vs fp32 on {len(ys)} texts of {desc}; "
-            "use --mode dynamic"
+            f"static full-int8 refused: label agreement {r['agreement']:.2%}, accuracy drop {100 * r['accuracy_drop']:.2f} pt "
+            f"vs fp32 on {len(ys)} texts of {desc} (gate: {'; '.join(failures)}); use --mode dynamic"
         )
     return result
 

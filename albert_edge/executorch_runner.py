@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import importlib.util
 import io
+import logging
 import os
 import warnings
 import weakref
@@ -64,11 +65,23 @@ def _executorch_dir() -> Path | None:
 
 
 @contextlib.contextmanager
-def _quiet_import():
-    """Importing the bindings prints cpuinfo probes and torchao's optional-kernel notices."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
+def quiet_executorch():
+    """Importing ExecuTorch prints cpuinfo probes from C++ (fd 2), torchao logs optional-kernel load
+    failures and deprecation warnings; none is actionable for users. Shown only if something fails."""
+    from .tflite_runner import native_stderr_captured
+
+    lg = logging.getLogger("torchao")
+    old = lg.level
+    lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), native_stderr_captured():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        lg.setLevel(old)
+
+
+_quiet_import = quiet_executorch
 
 
 def _bindings():
@@ -155,7 +168,8 @@ _LIVE: "weakref.WeakSet[ExecuTorchRunner]" = weakref.WeakSet()
 
 def _set_threads(threads: int | None) -> int:
     pl = _bindings()
-    current = int(pl._threadpool_get_thread_count())
+    with quiet_executorch():
+        current = int(pl._threadpool_get_thread_count())
     if not threads or threads == current:
         return current
     alive = [r for r in _LIVE if r.program is not None]
@@ -164,8 +178,9 @@ def _set_threads(threads: int | None) -> int:
             f"ExecuTorch's thread pool is process-wide and {len(alive)} loaded program(s) use {current} thread(s); "
             f"cannot switch to {threads} while they are alive (close them first)"
         )
-    pl._unsafe_reset_threadpool(int(threads))
-    return int(pl._threadpool_get_thread_count())
+    with quiet_executorch():
+        pl._unsafe_reset_threadpool(int(threads))
+        return int(pl._threadpool_get_thread_count())
 
 
 class ExecuTorchRunner(Runner):
@@ -230,7 +245,10 @@ class ExecuTorchRunner(Runner):
         x[0, :n] = torch.tensor(ids, dtype=torch.long)
         mask = torch.zeros((1, L), dtype=torch.long)
         mask[0, :n] = 1
-        out = self.method.execute([x, mask, torch.zeros((1, L), dtype=torch.long)])
+        try:
+            out = self.method.execute([x, mask, torch.zeros((1, L), dtype=torch.long)])
+        except RuntimeError as e:  # ExecuTorch reports a failed kernel as "execute() failed with error 0x.."
+            raise AlbertEdgeError(f"ExecuTorch could not run {self.name} on {n} tokens: {str(e).splitlines()[0][:200]}") from None
         return out[0].numpy()[0]
 
     def logits(self, ids_list):

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
-import warnings
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
@@ -80,12 +78,13 @@ def require_executorch() -> None:
 
 @contextlib.contextmanager
 def quiet_native(quiet: bool = True):
-    """ExecuTorch and torchao print import-time chatter (cpuinfo probes, optional CUDA kernels, deprecations)."""
+    """ExecuTorch and torchao print import-time and lowering chatter (cpuinfo probes, optional CUDA kernels, deprecations)."""
     if not quiet:
         yield
         return
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
+    from ..executorch_runner import quiet_executorch
+
+    with quiet_executorch():
         yield
 
 
@@ -333,7 +332,8 @@ def pte_constants(path: str | os.PathLike, _pte=None, _graphs=None) -> list[dict
 
     store "named_data": XNNPACK's constants, keyed by the sha256 of their bytes ("scale_<sha256>" for
     per-channel scales); shape/dtype come from the delegate graphs that reference the key
-    (`references` counts those tensor references). store "program": tensors of the non-delegated ops
+    (`references`: how many XNNPACK node inputs read it, e.g. 12 for a weight of ALBERT-base's shared
+    layer). store "program": tensors of the non-delegated ops
     and delegate inputs (embedding tables and their per-row scales, LayerNorm vectors, position ids),
     one entry per stored buffer. role: weight | quantization | graph (albert_edge.weight_guard).
     Two entries with the same sha256 would be the same bytes stored twice.
@@ -353,18 +353,23 @@ def pte_constants(path: str | os.PathLike, _pte=None, _graphs=None) -> list[dict
             named[key] = {"name": key, "shape": None, "dtype": None, "bytes": len(buf), "store": "named_data", "role": None, "sha256": hashlib.sha256(buf).hexdigest(), "references": 0}
     for g in graphs:
         keys = [c.get("named_key", "") for c in g.get("constant_data", [])]
+        uses: dict[int, int] = {}  # value id -> how many node inputs read it
+        for node in g.get("xnodes", []):
+            for k, v in (node.get("xnode_union") or {}).items():
+                if k.endswith("_id") and k != "output_id" and isinstance(v, int):
+                    uses[v] = uses.get(v, 0) + 1
         for xv in g.get("xvalues", []):
             tv, qp = _tensor_value(xv)
             idx = tv.get("constant_buffer_idx", 0)
             if idx and idx < len(keys) and keys[idx] in named:
                 e = named[keys[idx]]
-                e["references"] += 1
+                e["references"] += uses.get(tv.get("id_out", -1), 0)
                 e["shape"] = e["shape"] or [int(d) for d in tv.get("dims", [])]
                 e["dtype"] = e["dtype"] or _XNN_DTYPES.get(tv.get("datatype"), tv.get("datatype"))
             sidx = qp.get("scale_buffer_idx", 0)
             if sidx and sidx < len(keys) and keys[sidx] in named:
                 e = named[keys[sidx]]
-                e["references"] += 1
+                e["references"] += uses.get(tv.get("id_out", -1), 0)
                 e["shape"] = e["shape"] or [int(qp.get("num_scales", e["bytes"] // 4))]
                 e["dtype"] = e["dtype"] or "float32"
                 e["role"] = "quantization"

@@ -28,7 +28,7 @@ apk: env
 
 # Correctness of the fp32/int8 ONNX and TFLite artifacts on aarch64 kernels, under qemu (docs/arm64.md).
 arm64-parity: env
-	$(PY) -m albert_edge.arm64
+	$(CLI) arm64-parity
 
 clean:
 	rm -rf artifacts .pytest_cache

@@ -22,6 +22,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("predict",), "albert_edge.predict"),
     (("pipeline",), "albert_edge.pipeline"),
     (("bench",), "albert_edge.benchmarks.bench_cli"),
+    (("arm64-parity",), "albert_edge.arm64"),
     (("train",), "albert_edge.train"),
 ]
 

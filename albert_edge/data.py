@@ -8,30 +8,11 @@ from pathlib import Path
 
 from .errors import AlbertEdgeError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_DIR.parent
-SAMPLES_TSV = PACKAGE_DIR / "data" / "samples.tsv"
-DEMO_MODEL_DIR = REPO_ROOT / "models" / "albert-sst2-demo"
+from .paths import SAMPLES_TSV, checkout, shared_dir, shared_path  # noqa: F401 - re-exported
+
+# Where the embedded demo model lives in a source checkout (a wheel does not carry it: pipeline says so).
+DEMO_MODEL_DIR = (checkout() or Path(__file__).resolve().parents[1]) / "models" / "albert-sst2-demo"
 _FIELD_LIMIT = 1 << 30
-
-
-def shared_dir() -> Path | None:
-    """The read-only real-data folder (`../shared` beside the checkout), or None when absent."""
-    env = os.environ.get("ALBERT_EDGE_SHARED")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO_ROOT.parent / "shared", Path.cwd().parent / "shared"]
-    for c in candidates:
-        if (c / "README.md").is_file() or (c / "data").is_dir():
-            return c.resolve()
-    return None
-
-
-def shared_path(*parts: str) -> Path | None:
-    root = shared_dir()
-    if root is None:
-        return None
-    p = root.joinpath(*parts)
-    return p if p.exists() else None
 
 
 def sst2_dev() -> Path | None:

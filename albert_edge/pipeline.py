@@ -49,15 +49,16 @@ def _stage(name: str, fn, timings: dict):
 def run(args) -> int:
     from .artifacts import check_not_model_folder
     from .checkpoint import labels_from_config, read_config
-    from .data import DEMO_MODEL_DIR, REPO_ROOT, default_eval_data, read_labeled_tsv
+    from .data import default_eval_data, read_labeled_tsv
+    from .paths import default_artifacts, demo_model
     from .parity import format_table, thresholds_from_args, verify
     from .staging import transaction
 
     # Everything a user can get wrong is checked before minutes of export work.
-    model = Path(args.model) if args.model else DEMO_MODEL_DIR
-    if not args.model and not (model / "config.json").is_file():
-        raise AlbertEdgeError(f"the embedded demo model is missing from {model}; pass --model MODEL_DIR")
-    out = Path(args.output) if args.output else REPO_ROOT / "artifacts" / model.name
+    model = Path(args.model) if args.model else demo_model()
+    if model is None or not (model / "config.json").is_file():
+        raise AlbertEdgeError("the embedded demo model ships with the source checkout only (models/albert-sst2-demo); pass --model MODEL_DIR")
+    out = Path(args.output) if args.output else default_artifacts(model.name)
     cfg = read_config(model)
     check_not_model_folder(out, model)
     if out.exists() and not out.is_dir():

@@ -29,12 +29,12 @@ import time
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..paths import in_checkout
 
 DEVICE_DIR = "/data/local/tmp/albert-edge"
 APP_PACKAGE = "dev.albertedge.demo"
 APP_ACTIVITY = ".MainActivity"
 APP_LOG_TAG = "AlbertEdge"
-DEFAULT_APK = Path(__file__).resolve().parents[1] / "android_demo" / "build" / "albert-edge-demo.apk"
 MIB = 1 << 20
 TOOL_NAMES = {"benchmark_model": "albert-edge bench --android (benchmark_model)", "app": "albert-edge bench --android (app)"}
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -646,7 +646,8 @@ def run(args, adb: Adb | None = None) -> int:
         result = benchmark_model_result(host, manifest, folder, arts, notes, seq_lens, threads_list, runs, warmup, name=getattr(args, "name", None))
     else:
         apk = getattr(args, "apk", None)
-        apk = Path(apk) if apk else (DEFAULT_APK if DEFAULT_APK.is_file() else None)
+        # `make apk` builds it in the source checkout; elsewhere pass --apk or use the installed app.
+        apk = Path(apk) if apk else in_checkout("android_demo", "build", "albert-edge-demo.apk")
         app, meminfo = run_app(adb, apk, runs, warmup, threads_list[-1], getattr(args, "text", None), timeout_s=float(getattr(args, "app_timeout", None) or 900), quiet=quiet)
         result = merge_app_result(app, host, meminfo, apk, folder if manifest else None, manifest)
     validate(result)

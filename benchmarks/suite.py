@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -12,12 +13,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..paths import cache_dir, package_file
 from ..progress import bar, step
 from . import measure as ms
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PEER_SCRIPT = REPO_ROOT / "benchmarks" / "peers" / "optimum.sh"
-PEER_CACHE = REPO_ROOT / ".cache" / "peers"
+PEER_SCRIPT = package_file("benchmarks.peers", "optimum.sh")  # package data: in a wheel too
+PEER_CACHE = cache_dir("peers")
 
 
 @dataclass
@@ -157,7 +158,8 @@ def optimum_peer(mode: str, model_dir: Path | None, manifest: dict, quiet: bool)
             if shutil.which("bash") is None or not PEER_SCRIPT.is_file():
                 return [], {"name": "optimum", "status": "missing", "detail": f"peer script {PEER_SCRIPT} or bash unavailable"}
             with step("building the Optimum peer (optimum-cli export + quantize; first time also creates its venv)", quiet):
-                proc = subprocess.run(["bash", str(PEER_SCRIPT), str(model_dir), str(d)], capture_output=True, text=True)
+                env = {**os.environ, "OPTIMUM_VENV": os.environ.get("OPTIMUM_VENV") or str(PEER_CACHE / "optimum-venv")}
+                proc = subprocess.run(["bash", str(PEER_SCRIPT), str(model_dir), str(d)], capture_output=True, text=True, env=env)
             if proc.returncode != 0 or not (d / "model_quantized.onnx").is_file():
                 lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
                 why = lines[-1][:240] if lines else f"exit code {proc.returncode}"

@@ -25,6 +25,7 @@ if [[ ! -f "$MODEL_DIR/config.json" ]]; then
   exit 2
 fi
 
+# albert-edge bench passes OPTIMUM_VENV (its cache folder); run by hand from a checkout, .cache/ is used.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VENV=${OPTIMUM_VENV:-$ROOT/.cache/peers/optimum-venv}
 PYTHON=${PYTHON:-python3}

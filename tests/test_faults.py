@@ -87,7 +87,7 @@ def other_ckpt(tmp_path_factory, spiece_dir):
     """Same shape as tiny_ckpt, other weights: its files have the same sizes."""
     from albert_edge.testing import make_checkpoint
 
-    return make_checkpoint(tmp_path_factory.mktemp("other") / "model", spiece_dir, id2label={0: "negative", 1: "positive"}, seed=7, **TINY)
+    return make_checkpoint(tmp_path_factory.mktemp("other") / "model", spiece_dir, id2label={0: "negative", 1: "positive"}, seed=7, trained_looking=True, **TINY)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def art(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tflite")
     spm = tokenizer_source(root / "spm")
-    model_dir = make_checkpoint(root / "ckpt", spm, num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"}, **CFG)
+    model_dir = make_checkpoint(root / "ckpt", spm, num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"}, trained_looking=True, **CFG)
     folder = root / "art"
     entry = export_tflite(model_dir, folder, buckets=BUCKETS, quiet=True)
     quantize_tflite(folder, mode="dynamic", quiet=True)
@@ -284,15 +284,16 @@ def test_quantize_refuses_existing_output(art):
         quantize_tflite(folder, mode="dynamic", quiet=True)
 
 
-def test_static_int8_refused_when_it_misses_the_gate(art, tmp_path, monkeypatch):
-    """A random tiny model quantized with int8 activations loses its labels; it must be refused
-    with the measured numbers, and nothing written."""
-    _, folder, _ = art
+def test_static_int8_refused_when_it_misses_the_gate(fragile_ckpt, tmp_path, monkeypatch):
+    """A model whose decision int8 activations cannot keep (conftest.fragile_ckpt) loses its labels
+    with full int8; it must be refused with the measured numbers, and nothing written."""
     from albert_edge import data
+    from albert_edge.export.tflite_export import export_tflite
     from albert_edge.quantize import tflite_quant
 
     work = tmp_path / "art"
-    shutil.copytree(folder, work)
+    export_tflite(fragile_ckpt, work, buckets=(32,), max_length=32, quiet=True)
+    tflite_quant.quantize_tflite(work, mode="dynamic", quiet=True)
     before = (work / "model.int8.tflite").read_bytes()
     monkeypatch.setattr(data, "default_eval_data", lambda: (data.SAMPLES_TSV, "shipped samples"))
     with pytest.raises(AlbertEdgeError, match=r"static full-int8 refused: label agreement [\d.]+%.*accuracy drop"):

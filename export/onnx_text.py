@@ -72,7 +72,6 @@ def build_tokenizer_graph(
 ):
     """text [batch] -> input_ids / attention_mask / token_type_ids [batch, seq] (int64), HF's way:
     [CLS] + the first max_length - 2 pieces + [SEP], padded with pad_id to the longest row."""
-    import onnx
     from onnx import TensorProto as T
     from onnx import helper as h
     from onnx import numpy_helper as nh
@@ -101,7 +100,7 @@ def build_tokenizer_graph(
         c("sep", sep_id, np.int64),
         c("pad", [pad_id], np.int64),
     ]
-    p = lambda n: _P + n  # noqa: E731
+    p = lambda n: _P + n
     nodes = [
         h.make_node(
             SPM_OP,
@@ -221,23 +220,12 @@ def build_text_model(id_model, spm_model: bytes, max_length: int, cls_id: int, s
 
 
 def text_spm_model(folder, manifest: dict | None = None) -> tuple[bytes, dict]:
-    """(SentencePiece model bytes, facts) to put in the graph for an artifacts/tokenizer folder.
+    """(SentencePiece model bytes, facts) to put in the graph for an artifacts/tokenizer folder: the
+    HF-exact model of albert_edge.spm_hf, built from the folder's spiece.model + tokenizer (~2-10 s)."""
+    from .. import spm_hf
 
-    The HF-exact model (albert_edge.spm_hf) when the module is there; else the folder's spiece.model,
-    which gives HF's ids on fewer texts (852/872 SST-2 dev), recorded as hf_exact: false."""
-    folder = Path(folder)
-    try:
-        from .. import spm_hf
-    except ImportError:
-        spm_hf = None
-    if spm_hf is not None:
-        data, facts = spm_hf.build_hf_spm(folder)
-        return data, {"hf_exact": True, "source": facts.get("source"), "sha256": facts["sha256"], "bytes": facts["bytes"]}
-    src = folder / "spiece.model"
-    if not src.is_file():
-        raise AlbertEdgeError(f"{folder} has no spiece.model: a text-in model needs the SentencePiece model")
-    data = src.read_bytes()
-    return data, {"hf_exact": False, "source": {"file": "spiece.model"}, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    data, facts = spm_hf.build_hf_spm(Path(folder))
+    return data, {"hf_exact": True, "source": facts.get("source"), "sha256": facts["sha256"], "bytes": facts["bytes"]}
 
 
 def custom_op_facts() -> dict:
@@ -250,9 +238,9 @@ def custom_op_facts() -> dict:
 
 def smoke_test(path, num_labels: int, texts=("a gorgeous , witty film .", "", "dull")) -> None:
     """Load the written file with the extensions library and run a batch of three (one empty) texts."""
-    from ..onnx_text_runner import make_session_options
-
     import onnxruntime as ort
+
+    from ..onnx_text_runner import make_session_options
 
     try:
         sess = ort.InferenceSession(str(path), make_session_options(custom_ops=True), providers=["CPUExecutionProvider"])
@@ -264,12 +252,19 @@ def smoke_test(path, num_labels: int, texts=("a gorgeous , witty film .", "", "d
 
 
 def add_text_models(
-    folder, sources: tuple[str, ...] | None = None, spm_model: bytes | None = None, overwrite: bool = False, quiet: bool = False, record: bool = True
+    folder,
+    sources: tuple[str, ...] | None = None,
+    spm_model: bytes | None = None,
+    spm_facts: dict | None = None,
+    overwrite: bool = False,
+    quiet: bool = False,
+    record: bool = True,
 ) -> list[dict]:
     """Write model.text.onnx / model.int8.text.onnx beside the id-input models the folder has
     (`sources`: which of TEXT_FILES' keys; default every one present) and return their manifest entries.
 
-    `spm_model`: the SentencePiece model bytes to embed (default: text_spm_model(folder), the HF-exact one).
+    `spm_model`: the SentencePiece model bytes to embed (default: text_spm_model(folder), the HF-exact one);
+    `spm_facts`: what to record about given bytes (text_spm_model's second value), else hf_exact: null.
     `record`: upsert the entries into manifest.json (needs a manifest format that knows text-in entries;
     see the module's report for the wiring)."""
     import onnx
@@ -296,15 +291,19 @@ def add_text_models(
                 raise AlbertEdgeError(f"{Path(folder) / TEXT_FILES[s]} already exists (use --overwrite)")
         tok = manifest["tokenizer"]
         max_length = int(manifest["max_seq_length"])
+        # Sources are checked before the (seconds-long) SentencePiece build.
+        srcs = {s: (find_artifact(manifest, s), verified_path(out.dir, find_artifact(manifest, s), what="text-model source")) for s in todo}
         if spm_model is None:
             with step("building the HF-exact SentencePiece model for the graph", quiet):
                 spm_model, spm_facts = text_spm_model(out.dir, manifest)
         else:
-            spm_facts = {"hf_exact": None, "source": "given", "sha256": hashlib.sha256(spm_model).hexdigest(), "bytes": len(spm_model)}
+            digest = hashlib.sha256(spm_model).hexdigest()
+            if spm_facts is not None and spm_facts.get("sha256") not in (None, digest):
+                raise AlbertEdgeError("spm_facts describe other SentencePiece bytes than spm_model")
+            spm_facts = {"hf_exact": None, "source": "given", **(spm_facts or {}), "sha256": digest, "bytes": len(spm_model)}
         entries = []
         for src_name in todo:
-            src_entry = find_artifact(manifest, src_name)
-            src = verified_path(out.dir, src_entry, what="text-model source")
+            src_entry, src = srcs[src_name]
             dst = TEXT_FILES[src_name]
             with step(f"building {dst} (tokenizer graph + {src_name})", quiet):
                 model = build_text_model(src, spm_model, max_length, tok["cls_id"], tok["sep_id"], tok.get("pad_id") or 0)

@@ -97,7 +97,7 @@ def _is_text_model(session) -> bool:
 class TextOnnxRunner(Runner):
     """A text-in model (model.text.onnx, model.int8.text.onnx, or its .ort): raw strings in, logits out."""
 
-    format = "onnx"
+    format = "onnx-text"
     input_kind = "text"
 
     def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None, **kwargs):
@@ -116,9 +116,12 @@ class TextOnnxRunner(Runner):
     def logits(self, ids_list):
         raise AlbertEdgeError(f"{self.name} takes raw text (its tokenizer is in the graph); use logits_text(texts)")
 
-    def logits_text(self, texts: list[str]) -> np.ndarray:
+    def logits_text(self, texts: list[str], progress=None) -> np.ndarray:
         """Logits for a batch of raw strings (padded in the graph to the batch's longest text)."""
-        return self._run(texts, "logits")
+        out = self._run(texts, "logits")
+        if progress is not None:
+            progress.update(len(out))
+        return out
 
     def probabilities_text(self, texts: list[str]) -> np.ndarray:
         return self._run(texts, "probabilities")
@@ -160,7 +163,7 @@ class TextOnnxRunner(Runner):
 class OrtFormatRunner(OnnxRunner):
     """An ORT-format (.ort) id-input model, e.g. model.int8.ort; same interface as OnnxRunner."""
 
-    format = "onnx"
+    format = "ort"
 
     def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None, **kwargs):
         # Not OnnxRunner.__init__: that one passes the hint as the Python keyword and cannot force the

@@ -55,7 +55,17 @@ CONTRIB_OPSET = 1
 SPM_OP = "SentencepieceTokenizer"
 EXTENSIONS_PACKAGE = "onnxruntime-extensions"
 ID_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Manifest formats for the registry (albert_edge.formats). Until it lists them, entries say "onnx" and
+# carry input_kind / serialization (see entry_format).
+TEXT_FORMAT = "onnx-text"
 _P = "text_pre/"  # prefix of every tensor/node of the tokenizer graph (no clash with the model's names)
+
+
+def entry_format(name: str, fallback: str = "onnx") -> str:
+    """`name` once the format registry knows it, else `fallback` (artifact_entry accepts only known formats)."""
+    from .. import formats
+
+    return name if formats.find(name) is not None else fallback
 
 
 def text_io(num_labels: int) -> tuple[list[dict], list[dict]]:
@@ -314,7 +324,7 @@ def add_text_models(
             entry = artifact_entry(
                 out.dir,
                 dst,
-                src_entry["format"],
+                entry_format(TEXT_FORMAT),
                 src_entry["precision"],
                 inputs,
                 outputs,

@@ -40,6 +40,7 @@ HELP = "convert the int8 ONNX models to ORT format (.ort) for ONNX Runtime Mobil
 ORT_FILES = {"model.int8.onnx": "model.int8.ort", "model.int8.text.onnx": "model.int8.text.ort"}
 REQUIRED_OPS_FILE = "required_operators.config"
 OPTIMIZATION_STYLE = "Fixed"
+ORT_FORMAT = "ort"  # manifest format of model.int8.ort once the registry lists it (else "onnx"); text .ort: onnx-text
 TARGETS = (None, "arm", "amd64")
 
 
@@ -159,6 +160,7 @@ def add_ort_models(
     """Write model.int8.ort (and model.int8.text.ort when model.int8.text.onnx is there) plus
     required_operators.config into the artifacts folder; returns the .ort manifest entries."""
     from ..artifacts import update_output
+    from ..export.onnx_text import entry_format
     from ..fsutil import atomic_path
     from ..integrity import verified_path
     from ..manifest import artifact_entry, find_artifact, record_files
@@ -193,8 +195,9 @@ def add_ort_models(
             extra = {k: src_entry[k] for k in ("input_kind", "tokenizer_in_graph", "custom_ops") if k in src_entry}
             hints = runtime_hints(custom_ops=text)
             hints["baked_in"] = True  # a Fixed .ort does not re-fuse at load; the hint is harmless
+            fmt = src_entry["format"] if text else entry_format(ORT_FORMAT)
             entry = artifact_entry(
-                out.dir, dst_name, src_entry["format"], src_entry["precision"], src_entry["inputs"], src_entry["outputs"],
+                out.dir, dst_name, fmt, src_entry["precision"], src_entry["inputs"], src_entry["outputs"],
                 serialization="ort", derived_from=s, ort_format=conv, graph={"ops": ops}, runtime_hints=hints, **extra,
             )
             entries.append(entry)

@@ -238,6 +238,44 @@ def text_spm_model(folder, manifest: dict | None = None) -> tuple[bytes, dict]:
     return data, {"hf_exact": True, "source": facts.get("source"), "sha256": facts["sha256"], "bytes": facts["bytes"]}
 
 
+def embedded_spm_model(path) -> bytes:
+    """The SentencePiece model bytes inside a text-in .onnx file (its SentencepieceTokenizer node's attribute)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise AlbertEdgeError(f"cannot read {path}: {str(e).splitlines()[0][:200]}") from None
+    for n in model.graph.node:
+        if n.op_type == SPM_OP and n.domain == CONTRIB_DOMAIN:
+            for a in n.attribute:
+                if a.name == "model":
+                    return bytes(a.s)
+    raise AlbertEdgeError(f"{path} has no {CONTRIB_DOMAIN}.{SPM_OP} node: not a text-in model")
+
+
+def graph_token_ids(path, texts: list[str], max_length: int, cls_id: int, sep_id: int, pad_id: int = 0) -> list[list[int]]:
+    """The ids a text-in .onnx file feeds its model for each text (its own SentencePiece bytes in a
+    tokenizer-only graph, batch 1): what `verify` compares with Hugging Face's ids."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    from ..onnx_text_runner import make_session_options
+
+    tok = build_tokenizer_graph(embedded_spm_model(path), max_length, cls_id, sep_id, pad_id)
+    with tempfile.TemporaryDirectory(prefix="albert-edge-tok-") as td:
+        p = Path(td) / "tokenizer.onnx"
+        onnx.save(tok, str(p))
+        sess = ort.InferenceSession(str(p), make_session_options(custom_ops=True), providers=["CPUExecutionProvider"])
+        out = []
+        for t in texts:
+            ids, mask, _ = sess.run(None, {TEXT_INPUT: np.array([t], dtype=object)})
+            out.append(ids[0][mask[0] == 1].tolist())
+    return out
+
+
 def custom_op_facts() -> dict:
     try:
         ver = _md.version(EXTENSIONS_PACKAGE)

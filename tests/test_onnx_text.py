@@ -182,6 +182,9 @@ def test_text_model_logits_equal_id_model(art, encoder, src, dst):
     p, lg = txr.probabilities_text(texts[:8]), txr.logits_text(texts[:8])  # one batch: int8 logits depend on it
     e = np.exp(lg - lg.max(1, keepdims=True))
     assert np.allclose(p, e / e.sum(1, keepdims=True), atol=1e-6)
+    # What verify checks: the ids the file's own tokenizer makes equal HF's.
+    tok = entry["tokenizer_in_graph"]
+    assert ot.graph_token_ids(art / dst, texts, tok["max_seq_length"], tok["cls_id"], tok["sep_id"], tok["pad_id"]) == ids
     with pytest.raises(AlbertEdgeError, match="raw text"):
         txr.logits(ids[:1])
     with pytest.raises(AlbertEdgeError, match="no texts"):
@@ -197,6 +200,8 @@ def test_text_model_refusals(art, tmp_path):
         ot.add_text_models(art, sources=("model.fp16.onnx",), quiet=True)
     with pytest.raises(AlbertEdgeError, match="bytes"):
         ot.build_tokenizer_graph(b"", 128, 2, 3)
+    with pytest.raises(AlbertEdgeError, match="not a text-in model"):
+        ot.embedded_spm_model(art / "model.onnx")
     # A corrupted source is refused by the integrity check, nothing is written.
     other = tmp_path / "art"
     shutil.copytree(art, other)

@@ -290,6 +290,17 @@ def test_bad_arguments_are_one_line(ckpt_dir, tmp_path, bad, match):
         export_mediapipe(ckpt_dir, tmp_path / "art", quiet=True, **bad)
 
 
+def test_length_beyond_the_folders_max_seq_length_is_refused(art, ckpt_dir):
+    """The folder serves texts up to its max_seq_length (L here); a longer MediaPipe file would
+    disagree with every other artifact of the folder on long texts."""
+    from albert_edge.export.mediapipe_export import export_mediapipe
+
+    before = (art / "manifest.json").read_bytes()
+    with pytest.raises(AlbertEdgeError, match=rf"exceeds the folder's max_seq_length {L}"):
+        export_mediapipe(ckpt_dir, art, max_length=L + 8, quiet=True)
+    assert (art / "manifest.json").read_bytes() == before
+
+
 def _metadata_buffer(**fields) -> bytes:
     import flatbuffers
     from mediapipe.tasks.metadata import metadata_schema_py_generated as fb

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -45,46 +44,23 @@ def write_text_atomic(final: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def check_writable_dir(path: Path) -> None:
-    probe = path / ".albert-edge-write-probe"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise AlbertEdgeError(f"output folder {path} is not writable ({e.strerror})") from None
-
-
 @contextlib.contextmanager
 def staged_output_dir(output: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
-    """Build a whole artifacts folder in a sibling temp folder, then swap it in.
+    """Build a whole new folder (e.g. a trained model) in a staging folder, then swap it in
+    (albert_edge.staging: the same transaction the artifacts folders use).
 
     An existing non-empty folder is refused unless `overwrite`; on failure the old folder (if any)
-    is left untouched and the temp folder removed.
+    is left untouched and the staging folder removed.
     """
+    from .staging import transaction
+
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise AlbertEdgeError(f"output path {output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
         raise AlbertEdgeError(f"output folder {output} already exists and is not empty (use --overwrite)")
-    parent = output.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise AlbertEdgeError(f"cannot create output folder {output} ({e.strerror})") from None
-    check_writable_dir(parent)
-    stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=parent))
-    try:
-        yield stage
-        if output.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=parent))
-            os.replace(output, old / "x")
-            os.replace(stage, output)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, output)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
+    with transaction(output, fresh=True) as txn:
+        yield txn.dir
 
 
 def read_json(path: str | os.PathLike):

@@ -60,9 +60,10 @@ class TorchRunner(Runner):
         import torch
 
         feeds = pad_batch(ids_list, pad_id=self.pad_id)
+        device = next(self.model.parameters()).device  # CPU here; a GPU when training on one
         with torch.inference_mode():
-            out = self.model(**{k: torch.from_numpy(v) for k, v in feeds.items()})
-        return out.logits.float().numpy()
+            out = self.model(**{k: torch.from_numpy(v).to(device) for k, v in feeds.items()})
+        return out.logits.float().cpu().numpy()
 
 
 # onnxruntime 1.32's CPU SkipLayerNormalization took ~0.6 ms per call on ALBERT-base at 128 tokens where

@@ -16,7 +16,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import AlbertEdgeError
@@ -91,32 +91,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    cfg = TrainConfig(
-        output=args.output,
-        train=args.train,
-        dev=args.dev,
-        tokenizer=args.tokenizer,
-        labels=tuple(s.strip() for s in args.labels.split(",") if s.strip()),
-        embedding_size=args.embedding_size,
-        hidden_size=args.hidden_size,
-        layers=args.layers,
-        heads=args.heads,
-        intermediate_size=args.intermediate_size,
-        groups=args.groups,
-        dropout=args.dropout,
-        init_std=args.init_std,
-        epochs=args.epochs,
-        lr=args.lr,
-        warmup=args.warmup,
-        weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        seed=args.seed,
-        limit=args.limit,
-        threads=args.threads,
-        overwrite=args.overwrite,
-        quiet=args.quiet,
-    )
+    # Every TrainConfig field is an option of the same name (labels: a comma-separated list).
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    given["labels"] = tuple(x.strip() for x in args.labels.split(",") if x.strip())
+    cfg = TrainConfig(**given)
     record = train_classifier(cfg)
     best = record["best_epoch"]
     print(
@@ -206,34 +184,26 @@ def length_bucketed_batches(lengths: list[int], batch_size: int, rng, bucket_bat
 
 
 def _collate(ids_list: list[list[int]], pad_id: int, device):
+    """input_ids and attention_mask of a padded batch (the core's pad_batch, as every runner pads)."""
     import torch
 
-    L = max(len(x) for x in ids_list)
-    input_ids = torch.full((len(ids_list), L), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids_list), L), dtype=torch.long)
-    for i, ids in enumerate(ids_list):
-        input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        mask[i, : len(ids)] = 1
-    return input_ids.to(device), mask.to(device)
+    from .tokenizer import pad_batch
+
+    b = pad_batch(ids_list, pad_id=pad_id)
+    return torch.from_numpy(b["input_ids"]).to(device), torch.from_numpy(b["attention_mask"]).to(device)
 
 
-def evaluate(model, ids_list: list[list[int]], ys: list[int], pad_id: int, device, batch_size: int = 128, desc: str = "dev") -> float:
-    """Accuracy with length-sorted batches (no dropout, no gradients)."""
-    import torch
+def evaluate(model, ids_list: list[list[int]], ys: list[int], pad_id: int, device=None, batch_size: int = 128, desc: str = "dev") -> float:
+    """Accuracy through the core's PyTorch runner (length-sorted batches, no dropout, no gradients),
+    i.e. exactly what `verify` computes for the reference."""
+    import numpy as np
 
     from .progress import bar
+    from .runners import TorchRunner
 
-    model.eval()
-    order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
-    correct = 0
-    with torch.inference_mode(), bar(total=len(order), desc=desc, unit="text") as pb:
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            input_ids, mask = _collate([ids_list[i] for i in idx], pad_id, device)
-            pred = model(input_ids=input_ids, attention_mask=mask).logits.argmax(-1).cpu().tolist()
-            correct += sum(int(p == ys[i]) for p, i in zip(pred, idx))
-            pb.update(len(idx))
-    return correct / len(order)
+    with bar(total=len(ids_list), desc=desc, unit="text") as pb:
+        logits = TorchRunner(model, pad_id=pad_id).run_batched(ids_list, batch_size=batch_size, progress=pb)
+    return float((logits.argmax(-1) == np.asarray(ys)).mean())
 
 
 def _command_line(cfg: TrainConfig, train: Path, dev: Path | None, tok: Path) -> str:
@@ -277,27 +247,6 @@ def _machine(device, threads: int) -> dict:
     return info
 
 
-def save_tokenizer(tok, src: Path, dst: Path) -> list[str]:
-    """Write spiece.model, tokenizer.json, tokenizer_config.json and special_tokens_map.json.
-
-    transformers 5 writes tokenizer.json pretty-printed (2.3 MB for the 30k vocabulary) and no
-    special_tokens_map.json; the demo model must stay small, so tokenizer.json is re-written compactly
-    (same JSON, 0.8 MB) and the special-token map is written from the loaded tokenizer.
-    """
-    import shutil
-
-    tok.save_pretrained(str(dst))
-    tok.backend_tokenizer.save(str(dst / "tokenizer.json"), pretty=False)
-    if (src / "spiece.model").is_file():
-        shutil.copyfile(src / "spiece.model", dst / "spiece.model")
-    if (src / "special_tokens_map.json").is_file():
-        shutil.copyfile(src / "special_tokens_map.json", dst / "special_tokens_map.json")
-    else:
-        smap = {k: str(v) for k, v in tok.special_tokens_map.items()}
-        (dst / "special_tokens_map.json").write_text(json.dumps(smap, indent=2) + "\n", encoding="utf-8")
-    return sorted(p.name for p in dst.iterdir() if p.is_file())
-
-
 def _log(cfg: TrainConfig, msg: str) -> None:
     if not cfg.quiet:
         print(msg, file=sys.stderr, flush=True)
@@ -318,30 +267,13 @@ def train_classifier(cfg: TrainConfig) -> dict:
 
     import numpy as np
     import torch
-    from transformers import AlbertConfig, AlbertForSequenceClassification
 
-    from .data import read_labeled_tsv
     from .fsutil import staged_output_dir
-    from .progress import bar, step
-    from .tokenizer import TextEncoder, load_tokenizer
+    from .progress import step
+    from .tokenizer import TextEncoder, copy_tokenizer_files, load_tokenizer
 
     t_start = time.perf_counter()
-    labels = list(cfg.labels)
-    texts, ys = read_labeled_tsv(train_path, labels, limit=cfg.limit)
-    if dev_path is not None:
-        dev_texts, dev_ys = read_labeled_tsv(dev_path, labels)
-        dev_desc = str(dev_path)
-    else:
-        # Held-out tail slice, fixed by the seed, when no dev file exists.
-        perm = random.Random(cfg.seed).sample(range(len(texts)), len(texts))
-        n_dev = max(1, len(texts) // 10)
-        if len(texts) - n_dev < 2:
-            raise AlbertEdgeError(f"{train_path} has too few rows ({len(texts)}) to hold out a dev split; pass --dev")
-        dev_idx, tr_idx = perm[:n_dev], perm[n_dev:]
-        dev_texts, dev_ys = [texts[i] for i in dev_idx], [ys[i] for i in dev_idx]
-        texts, ys = [texts[i] for i in tr_idx], [ys[i] for i in tr_idx]
-        dev_desc = f"{n_dev} rows held out of {train_path} (seed {cfg.seed})"
-
+    texts, ys, dev_texts, dev_ys, dev_desc = _load_data(cfg, train_path, dev_path)
     tok = load_tokenizer(tok_dir)
     enc = TextEncoder(tok, cfg.max_length)
     pad_id = enc.pad_id
@@ -360,97 +292,23 @@ def train_classifier(cfg: TrainConfig) -> dict:
         with step(f"tokenizing {len(texts):,} training and {len(dev_texts):,} dev texts", quiet=cfg.quiet):
             train_ids = enc.encode(texts)
             dev_ids = enc.encode(dev_texts)
-        lengths = [len(x) for x in train_ids]
-
-        config = AlbertConfig(
-            vocab_size=len(tok),
-            embedding_size=cfg.embedding_size,
-            hidden_size=cfg.hidden_size,
-            num_hidden_layers=cfg.layers,
-            num_hidden_groups=cfg.groups,
-            inner_group_num=1,
-            num_attention_heads=cfg.heads,
-            intermediate_size=cfg.intermediate_size,
-            hidden_act="gelu_new",
-            hidden_dropout_prob=cfg.dropout,
-            attention_probs_dropout_prob=cfg.dropout,
-            classifier_dropout_prob=cfg.dropout,
-            max_position_embeddings=cfg.max_position_embeddings,
-            type_vocab_size=2,
-            initializer_range=cfg.init_std,
-            pad_token_id=pad_id,
-            bos_token_id=tok.cls_token_id,
-            eos_token_id=tok.sep_token_id,
-            num_labels=len(labels),
-            id2label={i: name for i, name in enumerate(labels)},
-            label2id={name: i for i, name in enumerate(labels)},
-        )
-        # Eager attention is what load_checkpoint and the exporters use, so the dev accuracy recorded
-        # here is exactly what an independent evaluation of the saved folder gets.
-        config._attn_implementation = "eager"
-        model = AlbertForSequenceClassification(config).to(device)
+        model = _new_model(cfg, tok, pad_id).to(device)
         n_params = sum(p.numel() for p in model.parameters())
-        # Standard BERT/ALBERT practice: no weight decay on biases and LayerNorm weights.
-        decay, no_decay = [], []
-        for name, p in model.named_parameters():
-            (no_decay if p.ndim < 2 else decay).append(p)
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr, betas=(0.9, 0.999), eps=1e-6,
-        )
         steps_per_epoch = -(-len(train_ids) // cfg.batch_size)
-        total_steps = steps_per_epoch * cfg.epochs
-        warm = max(1, int(cfg.warmup * total_steps))
-
-        def lr_at(s: int) -> float:
-            # Linear warm-up then linear decay to zero (BERT/ALBERT fine-tuning schedule).
-            if s < warm:
-                return (s + 1) / warm
-            return max(0.0, (total_steps - s) / max(1, total_steps - warm))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+        opt, sched = _optimizer(model, cfg, steps_per_epoch * cfg.epochs)
         _log(cfg, f"model: {n_params:,} parameters (E={cfg.embedding_size}, H={cfg.hidden_size}, {cfg.layers} layer applications "
                   f"of {cfg.groups} group(s), {cfg.heads} heads, FFN {cfg.intermediate_size}); {len(train_ids):,} training rows, "
                   f"{steps_per_epoch} steps/epoch on {device} ({threads} threads)")
 
         history: list[dict] = []
         best_acc, best_epoch, best_state = -1.0, 0, None
-        interactive = sys.stderr.isatty()
-        step_no = 0
         for epoch in range(1, cfg.epochs + 1):
-            model.train()
             t0 = time.perf_counter()
-            batches = length_bucketed_batches(lengths, cfg.batch_size, rng)
-            loss_sum, seen = 0.0, 0
-            win_sum, win_n = 0.0, 0
-            with bar(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch") as pb:
-                for b, idx in enumerate(batches):
-                    input_ids, mask = _collate([train_ids[i] for i in idx], pad_id, device)
-                    y = torch.tensor([ys[i] for i in idx], dtype=torch.long, device=device)
-                    out = model(input_ids=input_ids, attention_mask=mask, labels=y)
-                    opt.zero_grad(set_to_none=True)
-                    out.loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                    opt.step()
-                    sched.step()
-                    step_no += 1
-                    loss_sum += float(out.loss.detach()) * len(idx)
-                    seen += len(idx)
-                    win_sum += float(out.loss.detach()) * len(idx)
-                    win_n += len(idx)
-                    pb.update(1)
-                    if b % 50 == 0:
-                        pb.set_postfix(loss=f"{loss_sum / seen:.4f}")
-                    # Background runs (log files) get a line every ~10% instead of a bar.
-                    if not interactive and not cfg.quiet and (b + 1) % max(1, len(batches) // 10) == 0:
-                        _log(cfg, f"  epoch {epoch} step {b + 1}/{len(batches)} loss {loss_sum / seen:.4f} "
-                                  f"(last {win_n} rows {win_sum / win_n:.4f}, {time.perf_counter() - t0:.0f} s)")
-                        win_sum, win_n = 0.0, 0
+            loss = _train_epoch(model, opt, sched, train_ids, ys, pad_id, device, rng, cfg, epoch)
             train_s = time.perf_counter() - t0
             acc = evaluate(model, dev_ids, dev_ys, pad_id, device)
-            history.append({"epoch": epoch, "train_loss": round(loss_sum / seen, 5), "dev_accuracy": round(acc, 5),
-                            "epoch_train_s": round(train_s, 1)})
-            _log(cfg, f"epoch {epoch}: train loss {loss_sum / seen:.4f}, dev accuracy {acc:.4f} ({train_s:.0f} s)")
+            history.append({"epoch": epoch, "train_loss": round(loss, 5), "dev_accuracy": round(acc, 5), "epoch_train_s": round(train_s, 1)})
+            _log(cfg, f"epoch {epoch}: train loss {loss:.4f}, dev accuracy {acc:.4f} ({train_s:.0f} s)")
             if acc > best_acc:
                 best_acc, best_epoch = acc, epoch
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -462,7 +320,8 @@ def train_classifier(cfg: TrainConfig) -> dict:
         with step(f"saving the epoch-{best_epoch} model", quiet=cfg.quiet):
             # One shared group means every application reuses the same tensors: nothing duplicated on disk.
             model.save_pretrained(str(stage), safe_serialization=True)
-            files = save_tokenizer(tok, tok_dir, stage)
+            copy_tokenizer_files(tok_dir, stage, tok, compact_json=True)
+            files = sorted(p.name for p in stage.iterdir() if p.is_file())
             record = {
                 "format_version": 1,
                 "command": _command_line(cfg, train_path, dev_path, tok_dir),
@@ -471,7 +330,7 @@ def train_classifier(cfg: TrainConfig) -> dict:
                 "train_data": {"path": str(train_path), "rows": len(train_ids), "limit": cfg.limit},
                 "dev_data": {"source": dev_desc, "rows": len(dev_ids)},
                 "tokenizer": {"source": str(tok_dir), "vocab_size": len(tok)},
-                "labels": labels,
+                "labels": list(cfg.labels),
                 "model": {
                     "embedding_size": cfg.embedding_size, "hidden_size": cfg.hidden_size,
                     "num_hidden_layers": cfg.layers, "num_hidden_groups": cfg.groups,
@@ -499,3 +358,116 @@ def train_classifier(cfg: TrainConfig) -> dict:
             record["folder_bytes"] = sum(p.stat().st_size for p in stage.iterdir() if p.is_file())
     record["output"] = str(cfg.output)
     return record
+
+
+def _load_data(cfg: TrainConfig, train_path: Path, dev_path: Path | None):
+    """(train texts, labels, dev texts, labels, dev description); without a dev file a seed-fixed 10%
+    of the training rows is held out."""
+    import random
+
+    from .data import read_labeled_tsv
+
+    labels = list(cfg.labels)
+    texts, ys = read_labeled_tsv(train_path, labels, limit=cfg.limit)
+    if dev_path is not None:
+        dev_texts, dev_ys = read_labeled_tsv(dev_path, labels)
+        return texts, ys, dev_texts, dev_ys, str(dev_path)
+    perm = random.Random(cfg.seed).sample(range(len(texts)), len(texts))
+    n_dev = max(1, len(texts) // 10)
+    if len(texts) - n_dev < 2:
+        raise AlbertEdgeError(f"{train_path} has too few rows ({len(texts)}) to hold out a dev split; pass --dev")
+    dev_idx, tr_idx = perm[:n_dev], perm[n_dev:]
+    return ([texts[i] for i in tr_idx], [ys[i] for i in tr_idx], [texts[i] for i in dev_idx], [ys[i] for i in dev_idx],
+            f"{n_dev} rows held out of {train_path} (seed {cfg.seed})")
+
+
+def _new_model(cfg: TrainConfig, tok, pad_id: int):
+    from transformers import AlbertConfig, AlbertForSequenceClassification
+
+    labels = list(cfg.labels)
+    config = AlbertConfig(
+        vocab_size=len(tok),
+        embedding_size=cfg.embedding_size,
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.layers,
+        num_hidden_groups=cfg.groups,
+        inner_group_num=1,
+        num_attention_heads=cfg.heads,
+        intermediate_size=cfg.intermediate_size,
+        hidden_act="gelu_new",
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+        classifier_dropout_prob=cfg.dropout,
+        max_position_embeddings=cfg.max_position_embeddings,
+        type_vocab_size=2,
+        initializer_range=cfg.init_std,
+        pad_token_id=pad_id,
+        bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+        num_labels=len(labels),
+        id2label={i: name for i, name in enumerate(labels)},
+        label2id={name: i for i, name in enumerate(labels)},
+    )
+    # Eager attention is what load_checkpoint and the exporters use, so the dev accuracy recorded
+    # here is exactly what an independent evaluation of the saved folder gets.
+    config._attn_implementation = "eager"
+    return AlbertForSequenceClassification(config)
+
+
+def _optimizer(model, cfg: TrainConfig, total_steps: int):
+    import torch
+
+    # Standard BERT/ALBERT practice: no weight decay on biases and LayerNorm weights.
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        (no_decay if p.ndim < 2 else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, betas=(0.9, 0.999), eps=1e-6,
+    )
+    warm = max(1, int(cfg.warmup * total_steps))
+
+    def lr_at(s: int) -> float:
+        # Linear warm-up then linear decay to zero (BERT/ALBERT fine-tuning schedule).
+        if s < warm:
+            return (s + 1) / warm
+        return max(0.0, (total_steps - s) / max(1, total_steps - warm))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+
+
+def _train_epoch(model, opt, sched, train_ids, ys, pad_id: int, device, rng, cfg: TrainConfig, epoch: int) -> float:
+    """One pass over length-bucketed batches; returns the mean training loss."""
+    import torch
+
+    from .progress import bar
+
+    model.train()
+    t0 = time.perf_counter()
+    batches = length_bucketed_batches([len(x) for x in train_ids], cfg.batch_size, rng)
+    loss_sum, seen = 0.0, 0
+    win_sum, win_n = 0.0, 0
+    interactive = sys.stderr.isatty()
+    with bar(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch") as pb:
+        for b, idx in enumerate(batches):
+            input_ids, mask = _collate([train_ids[i] for i in idx], pad_id, device)
+            y = torch.tensor([ys[i] for i in idx], dtype=torch.long, device=device)
+            out = model(input_ids=input_ids, attention_mask=mask, labels=y)
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            loss_sum += float(out.loss.detach()) * len(idx)
+            seen += len(idx)
+            win_sum += float(out.loss.detach()) * len(idx)
+            win_n += len(idx)
+            pb.update(1)
+            if b % 50 == 0:
+                pb.set_postfix(loss=f"{loss_sum / seen:.4f}")
+            # Background runs (log files) get a line every ~10% instead of a bar.
+            if not interactive and not cfg.quiet and (b + 1) % max(1, len(batches) // 10) == 0:
+                _log(cfg, f"  epoch {epoch} step {b + 1}/{len(batches)} loss {loss_sum / seen:.4f} "
+                          f"(last {win_n} rows {win_sum / win_n:.4f}, {time.perf_counter() - t0:.0f} s)")
+                win_sum, win_n = 0.0, 0
+    return loss_sum / seen

@@ -30,8 +30,10 @@ from .tokenizer import TOKENIZER_FILES, copy_tokenizer_files
 
 PARITY_FILE = "parity.json"
 CONFIG_FILE = "config.json"
+HF_SPM_FILE = "spiece.hf.model"  # albert_edge.spm_hf: plain SentencePiece runtimes then give HF's ids
+REQUIRED_OPS_FILE = "required_operators.config"  # ORT Mobile reduced builds (quantize/onnx_mobile.py)
 # What albert-edge itself writes into a folder besides the manifest's artifacts.
-SUPPORT_FILES = (MANIFEST, PARITY_FILE, CONFIG_FILE, *TOKENIZER_FILES)
+SUPPORT_FILES = (MANIFEST, PARITY_FILE, CONFIG_FILE, HF_SPM_FILE, REQUIRED_OPS_FILE, *TOKENIZER_FILES)
 MADE_DIRS = ("bench",)
 
 
@@ -152,9 +154,47 @@ def open_output(folder: str | Path, ckpt, max_seq_length: int, overwrite: bool, 
         shutil.copyfile(Path(ckpt.model_dir) / CONFIG_FILE, txn.dir / CONFIG_FILE)
         if manifest is None:
             manifest = new_manifest(ckpt, tok_files, max_seq_length)
-        record_files(txn.dir, manifest, [*tok_files, CONFIG_FILE])
+        manifest["tokenizer"]["hf_spm"] = write_hf_spm(txn.dir, ckpt)
+        made = [HF_SPM_FILE] if (txn.dir / HF_SPM_FILE).is_file() else []
+        record_files(txn.dir, manifest, [*tok_files, CONFIG_FILE, *made])
         save_manifest(txn.dir, manifest)
         yield Output(txn, manifest)
+
+
+def write_hf_spm(folder: Path, ckpt) -> dict:
+    """Write spiece.hf.model (the checkpoint's SentencePiece model with Hugging Face's normalizer and
+    scores compiled in; albert_edge/spm_hf.py) into folder, checked on the shipped sample texts; returns
+    its facts for the manifest. A tokenizer it cannot reproduce gets {"error": ...} and no file: only the
+    formats that tokenize inside the artifact (text-in ONNX, MediaPipe) need it, and they say so."""
+    from .data import SAMPLES_TSV, read_labeled_tsv
+    from .fsutil import atomic_path
+    from .spm_hf import build_hf_spm, check_hf_spm
+
+    path = folder / HF_SPM_FILE
+    try:
+        data, facts = build_hf_spm(ckpt.model_dir, tokenizer=ckpt.tokenizer)
+        texts = read_labeled_tsv(SAMPLES_TSV)[0]
+        bad = [m for m in check_hf_spm(ckpt.model_dir, data, texts, tokenizer=ckpt.tokenizer) if m.reason is None]
+        if bad:
+            raise AlbertEdgeError(f"it tokenizes {len(bad)} of {len(texts)} sample texts differently from Hugging Face (first: {bad[0].text[:60]!r})")
+    except AlbertEdgeError as e:
+        path.unlink(missing_ok=True)
+        return {"error": str(e)}
+    if not path.is_file() or path.read_bytes() != data:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    return {k: facts[k] for k in ("file", "source", "sha256", "bytes", "rules", "score_changes", "exceptions") if k in facts}
+
+
+def hf_spm_bytes(folder: Path, manifest: dict, what: str) -> bytes:
+    """The folder's spiece.hf.model, checked against the manifest, for `what` (a format that needs it)."""
+    from .integrity import verified_path
+
+    facts = manifest["tokenizer"].get("hf_spm") or {}
+    if HF_SPM_FILE not in manifest.get("files", {}):
+        why = facts.get("error") or "the folder has none (exported by an older albert-edge?)"
+        raise AlbertEdgeError(f"{what} needs {HF_SPM_FILE}, an HF-exact SentencePiece model: {why}")
+    return verified_path(folder, {"file": HF_SPM_FILE, **manifest["files"][HF_SPM_FILE]}, what="file").read_bytes()
 
 
 @contextlib.contextmanager

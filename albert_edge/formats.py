@@ -24,6 +24,9 @@ class Variant:
     precision: str
     command: str  # the CLI that writes it, e.g. "quantize tflite --mode fp16"
     derived_from: str | None = None
+    # The same network as derived_from in another packaging (tokenizer in the graph, ORT format): verify
+    # also requires its scores to equal derived_from's within EQUIVALENT_MAX_ABS.
+    equivalent: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class Format:
     commands: tuple[tuple[tuple[str, str], str], ...]  # (("export", NAME), "module"), (("quantize", NAME), "module")
     steps: tuple[Step, ...] = ()  # what `pipeline` runs for this format, in order
     inputs: str = "ids"  # "ids": token ids in; "text": raw strings in (the tokenizer is in the artifact)
+    outputs: str = "logits"  # "logits", or "probabilities" (softmax in the artifact; verify compares with softmax(reference))
+    also_runs_as: tuple[str, ...] = ()  # other formats whose runner must give the same scores for the file (verify adds a row each)
+    optional_module: str | None = None  # a Python module the format needs that is an optional extra (pipeline skips the format without it)
     lengths: str = "dynamic"  # sequence length: "dynamic" or "buckets" (one fixed-length signature each)
     batch: str = "dynamic"  # "dynamic" or "one" (fixed batch of 1)
     runtime_modules: tuple[str, ...] = ()  # imported before a memory measurement's baseline is read
@@ -104,6 +110,53 @@ REGISTRY: tuple[Format, ...] = (
     ),
 )
 
+EQUIVALENT_MAX_ABS = 1e-5
+
+REGISTRY += (
+    Format(
+        name="onnx-text",
+        title="ONNX with the tokenizer in the graph (onnxruntime-extensions)",
+        runner="albert_edge.onnx_text_runner:TextOnnxRunner",
+        variants=(
+            Variant("model.text.onnx", "fp32", "export onnx", derived_from="model.onnx", equivalent=True),
+            Variant("model.int8.text.onnx", "int8", "quantize onnx", derived_from="model.int8.onnx", equivalent=True),
+            Variant("model.int8.text.ort", "int8", "quantize onnx", derived_from="model.int8.text.onnx", equivalent=True),
+        ),
+        commands=(),  # written by `export onnx` / `quantize onnx` (--no-text skips them)
+        inputs="text",
+        runtime_modules=("onnxruntime", "onnxruntime_extensions", "albert_edge.onnx_text_runner"),
+        packages=("onnxruntime-extensions",),
+    ),
+    Format(
+        name="ort",
+        title="ORT format for ONNX Runtime Mobile",
+        runner="albert_edge.runners:OnnxRunner",
+        variants=(Variant("model.int8.ort", "int8", "quantize onnx", derived_from="model.int8.onnx", equivalent=True),),
+        commands=(),  # written by `quantize onnx` (--no-ort skips it)
+        runtime_modules=("onnxruntime",),
+    ),
+    Format(
+        name="mediapipe",
+        title="MediaPipe Tasks TextClassifier (TFLite with metadata)",
+        runner="albert_edge.mediapipe_runner:MediaPipeRunner",
+        variants=(
+            Variant("model.mediapipe.tflite", "fp32", "export mediapipe --precision fp32"),
+            Variant("model.fp16.mediapipe.tflite", "fp16", "export mediapipe --precision fp16"),
+            Variant("model.int8.mediapipe.tflite", "int8", "export mediapipe"),
+        ),
+        commands=((("export", "mediapipe"), "albert_edge.export.mediapipe_export"),),
+        steps=(Step("export mediapipe (int8)", "albert_edge.export.mediapipe_export:export_mediapipe", "export", {"precision": "int8"}),),
+        inputs="text",
+        outputs="probabilities",
+        lengths="buckets",
+        batch="one",
+        also_runs_as=("tflite",),
+        runtime_modules=("mediapipe", "albert_edge.mediapipe_runner"),
+        optional_module="mediapipe",
+        packages=("mediapipe",),
+    ),
+)
+
 # Formats that appear in benchmark results without being albert-edge artifacts.
 REFERENCE_FORMATS = ("pytorch",)
 
@@ -145,3 +198,17 @@ def packages() -> tuple[str, ...]:
     for f in REGISTRY:
         seen += [p for p in f.packages if p not in seen]
     return tuple(seen)
+
+
+def variant_of(entry: dict) -> Variant | None:
+    f = find(entry.get("format", ""))
+    return f.variant(entry.get("file", "")) if f else None
+
+
+def available(f: Format) -> bool:
+    """Whether the format's optional extra is installed (always True for formats without one)."""
+    if f.optional_module is None:
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec(f.optional_module) is not None

@@ -42,8 +42,8 @@ def _close_open_runners() -> None:
 
 class MediaPipeRunner(Runner):
     format = "mediapipe"
-    input_kind = "text"  # as TextOnnxRunner: verify/predict/bench feed raw sentences (logits_text), not ids
-    scores = SCORES  # rows are probabilities (softmax in the graph): never softmax them again
+    inputs = "text"  # as TextOnnxRunner: verify/predict/bench feed raw sentences (Runner.scores), not ids
+    outputs = SCORES  # rows are probabilities (softmax in the graph): never softmax them again
 
     def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None, **kwargs):
         from .export.mediapipe_metadata import require_mediapipe
@@ -167,42 +167,3 @@ class MediaPipeRunner(Runner):
 
 
 # --- the gate for probability outputs (what `verify` needs for these files) ----------------------
-
-SUM_TOLERANCE = 1e-4  # each text's scores sum to 1 within this (the issue's acceptance)
-FP32_MIN_AGREEMENT = 0.999  # MediaPipe's fp32 flavour vs PyTorch labels
-
-
-def softmax(logits) -> np.ndarray:
-    x = np.asarray(logits, dtype=np.float64)
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
-
-
-def compare_probabilities(ref_logits: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> dict:
-    """parity.compare's keys for a file whose scores are probabilities: |Δ| is measured between the
-    file's probabilities and softmax(reference logits); plus max_sum_error (|row sum - 1|)."""
-    p = np.asarray(probs, dtype=np.float64)
-    diff = np.abs(p - softmax(ref_logits).astype(np.float64))
-    ref_pred, pred = np.asarray(ref_logits).argmax(-1), p.argmax(-1)
-    ref_acc, acc = float((ref_pred == labels).mean()), float((pred == labels).mean())
-    return {
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
-        "agreement": float((pred == ref_pred).mean()),
-        "disagreements": int((pred != ref_pred).sum()),
-        "accuracy": acc,
-        "accuracy_drop": ref_acc - acc,
-        "max_sum_error": float(np.abs(p.sum(-1) - 1).max()),
-        "scores": SCORES,
-    }
-
-
-def probability_failures(precision: str, r: dict, sum_tolerance: float = SUM_TOLERANCE, fp32_min_agreement: float = FP32_MIN_AGREEMENT) -> list[str]:
-    """Failures on top of the per-precision thresholds (parity.Thresholds.check, which then reads
-    max_abs_diff as max |Δp|): scores that are not probabilities, and the fp32 label agreement."""
-    fails = []
-    if not r["max_sum_error"] <= sum_tolerance:
-        fails.append(f"scores sum to 1 ± {r['max_sum_error']:.1e} (> {sum_tolerance:g}): not probabilities")
-    if precision == "fp32" and not r["agreement"] >= fp32_min_agreement:
-        fails.append(f"label agreement {100 * r['agreement']:.2f}% < {100 * fp32_min_agreement:.1f}%")
-    return fails

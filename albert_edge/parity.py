@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import formats
 from .artifacts import PARITY_FILE
 from .errors import AlbertEdgeError, ParityError
 from .options import MAX_THREADS, fraction, fraction_or_zero, positive_float, positive_int
@@ -29,18 +30,26 @@ class Thresholds:
     fp16_max_abs: float = 1e-2
     int8_min_agreement: float = 0.995
     int8_max_accuracy_drop: float = 0.005  # as a fraction: 0.005 = 0.5 points
+    fp32_min_agreement: float = 0.999  # labels of an fp32 artifact (implied by max |Δ| for logits; checked for probabilities)
+    probability_sum_tolerance: float = 1e-4  # artifacts that output probabilities: each row sums to 1 within this
 
     def check(self, precision: str, r: dict) -> list[str]:
         fails = []
-        if precision == "fp32" and not r["max_abs_diff"] <= self.fp32_max_abs:
-            fails.append(f"max |Δlogit| {r['max_abs_diff']:.2e} > {self.fp32_max_abs:.0e}")
+        what = "max |Δp|" if r.get("scores") == "probabilities" else "max |Δlogit|"
+        if precision == "fp32":
+            if not r["max_abs_diff"] <= self.fp32_max_abs:
+                fails.append(f"{what} {r['max_abs_diff']:.2e} > {self.fp32_max_abs:.0e}")
+            if not r["agreement"] >= self.fp32_min_agreement:
+                fails.append(f"label agreement {100 * r['agreement']:.2f}% < {100 * self.fp32_min_agreement:.1f}%")
         elif precision == "fp16" and not r["max_abs_diff"] <= self.fp16_max_abs:
-            fails.append(f"max |Δlogit| {r['max_abs_diff']:.2e} > {self.fp16_max_abs:.0e}")
+            fails.append(f"{what} {r['max_abs_diff']:.2e} > {self.fp16_max_abs:.0e}")
         elif precision == "int8":
             if not r["agreement"] >= self.int8_min_agreement:
                 fails.append(f"label agreement {100 * r['agreement']:.2f}% < {100 * self.int8_min_agreement:.2f}%")
             if not r["accuracy_drop"] <= self.int8_max_accuracy_drop + 1e-12:
                 fails.append(f"accuracy drop {100 * r['accuracy_drop']:.2f} pt > {100 * self.int8_max_accuracy_drop:.2f} pt")
+        if "max_sum_error" in r and not r["max_sum_error"] <= self.probability_sum_tolerance:
+            fails.append(f"scores sum to 1 ± {r['max_sum_error']:.1e} (> {self.probability_sum_tolerance:g}): not probabilities")
         return fails
 
 
@@ -83,12 +92,22 @@ def run(args) -> int:
     return 0
 
 
-def compare(ref_logits: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> dict:
-    diff = np.abs(logits.astype(np.float64) - ref_logits.astype(np.float64))
-    ref_pred, pred = ref_logits.argmax(-1), logits.argmax(-1)
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = np.asarray(x, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def compare(ref_logits: np.ndarray, scores: np.ndarray, labels: np.ndarray, probabilities: bool = False) -> dict:
+    """Scores of an artifact against the reference logits. probabilities=True: the artifact outputs
+    probabilities, compared with softmax(reference); max_sum_error = max |row sum - 1|."""
+    s = np.asarray(scores, dtype=np.float64)
+    ref = softmax(ref_logits) if probabilities else np.asarray(ref_logits, dtype=np.float64)
+    diff = np.abs(s - ref)
+    ref_pred, pred = np.asarray(ref_logits).argmax(-1), s.argmax(-1)
     ref_acc = float((ref_pred == labels).mean())
     acc = float((pred == labels).mean())
-    return {
+    out = {
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
         "agreement": float((pred == ref_pred).mean()),
@@ -96,6 +115,10 @@ def compare(ref_logits: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> d
         "accuracy": acc,
         "accuracy_drop": ref_acc - acc,
     }
+    if probabilities:
+        out["scores"] = "probabilities"
+        out["max_sum_error"] = float(np.abs(s.sum(-1) - 1).max())
+    return out
 
 
 def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = None, files=None, limit=None, threads=None, quiet=False) -> dict:
@@ -104,7 +127,7 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
     from .fsutil import sha256_file, write_text_atomic
     from .manifest import find_artifact, load_manifest
     from .progress import bar, step
-    from .runners import TorchRunner, open_runner
+    from .runners import TorchRunner, make_runner, open_runner, tokenizer_ids
     from .tokenizer import artifact_encoder
 
     thresholds = thresholds or Thresholds()
@@ -126,22 +149,45 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
     enc = artifact_encoder(folder, manifest)
     ids = enc.encode(texts)
     labels = np.asarray(ys)
-    pad_id = manifest["tokenizer"].get("pad_id") or 0
-    with bar(len(ids), "pytorch reference", "sent") as pb:
-        ref = TorchRunner(ckpt.model, pad_id=pad_id, threads=threads).run_batched(ids, progress=pb)
+    ref_runner = TorchRunner(ckpt.model, pad_id=manifest["tokenizer"]["pad_id"], threads=threads)
+    refs: dict[int, tuple[list, np.ndarray]] = {}
+
+    def reference(length: int):
+        """(ids, PyTorch logits) at an artifact's sequence length (a MediaPipe file may serve fewer tokens)."""
+        if length not in refs:
+            ids_l = ids if length == manifest["max_seq_length"] else enc.encode(texts, max_length=length)
+            with bar(len(ids_l), f"pytorch reference ({length} tokens)", "sent") as pb:
+                refs[length] = (ids_l, ref_runner.run_batched(ids_l, progress=pb))
+        return refs[length]
+
+    ref = reference(manifest["max_seq_length"])[1]
     ref_acc = float((ref.argmax(-1) == labels).mean())
     results = []
+    scores_by_file: dict[str, np.ndarray] = {}
     for e in entries:
+        fmt = formats.get(e["format"])
+        length = int(e.get("max_length") or manifest["max_seq_length"])
+        ids_l, ref_l = reference(length)
         runner = open_runner(folder, e, manifest, threads=threads)
-        with bar(len(ids), e["file"], "sent") as pb:
-            logits = runner.run_batched(ids, progress=pb)
-        # The digest of the bytes that ran (open_runner checked them against the manifest).
-        r = {"file": e["file"], "format": e["format"], "precision": e["precision"], "bytes": e["bytes"], "sha256": runner.sha256}
-        r.update(compare(ref, logits, labels))
-        r["runtime"] = runner.info()
-        r["failures"] = thresholds.check(e["precision"], r)
+        with bar(len(ids_l), e["file"], "sent") as pb:
+            scores = runner.scores(texts, ids_l, progress=pb)
+        r = _result(e, runner, compare(ref_l, scores, labels, probabilities=fmt.outputs == "probabilities"), thresholds)
+        _check_tokenizer(runner, texts, ids_l, r)
+        _check_equivalent(e, scores, scores_by_file, r)
         r["passed"] = not r["failures"]
         results.append(r)
+        scores_by_file[e["file"]] = scores
+        del runner
+        for other in fmt.also_runs_as:  # the same bytes through another format's runner (MediaPipe file in LiteRT)
+            alt = make_runner(other, folder / e["file"], e["precision"], tokenizer_ids(manifest), threads=threads, entry=e, weight_cache=False)
+            alt.sha256 = e["sha256"]
+            with bar(len(ids_l), f"{e['file']} ({other})", "sent") as pb:
+                alt_scores = alt.scores(texts, ids_l, progress=pb)
+            ra = _result(e, alt, compare(ref_l, alt_scores, labels, probabilities=fmt.outputs == "probabilities"), thresholds)
+            ra["runner_format"] = other
+            ra["passed"] = not ra["failures"]
+            results.append(ra)
+            del alt
     report = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "data": str(data),
@@ -158,13 +204,56 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
     return report
 
 
+def _result(e: dict, runner, cmp: dict, thresholds: Thresholds) -> dict:
+    # The digest of the bytes that ran (open_runner checked them against the manifest).
+    r = {"file": e["file"], "format": e["format"], "precision": e["precision"], "bytes": e["bytes"], "sha256": runner.sha256}
+    r.update(cmp)
+    r["runtime"] = runner.info()
+    r["failures"] = thresholds.check(e["precision"], r)
+    return r
+
+
+def _check_tokenizer(runner, texts: list[str], ids: list[list[int]], r: dict) -> None:
+    """An artifact that tokenizes by itself must give Hugging Face's ids, where its runtime shows them."""
+    got = runner.token_ids(texts)
+    if got is None:
+        return
+    bad = [i for i, (a, b) in enumerate(zip(got, ids)) if list(a) != list(b)]
+    r["token_id_mismatches"] = len(bad)
+    if bad:
+        r["failures"].append(f"{len(bad)} of {len(texts)} texts tokenized differently from Hugging Face (first: {texts[bad[0]][:40]!r})")
+
+
+def _check_equivalent(e: dict, scores: np.ndarray, scores_by_file: dict, r: dict) -> None:
+    """A re-packaging of another artifact (tokenizer in the graph, ORT format) must give its scores."""
+    v = formats.variant_of(e)
+    if v is None or not v.equivalent or not v.derived_from:
+        return
+    base = scores_by_file.get(v.derived_from)
+    if base is None:
+        r["vs_derived_from"] = {"file": v.derived_from, "max_abs_diff": None, "note": "not verified in this run"}
+        return
+    d = float(np.abs(np.asarray(scores, np.float64) - np.asarray(base, np.float64)).max())
+    r["vs_derived_from"] = {"file": v.derived_from, "max_abs_diff": d, "tolerance": formats.EQUIVALENT_MAX_ABS}
+    if not d <= formats.EQUIVALENT_MAX_ABS:
+        r["failures"].append(f"differs from {v.derived_from} by {d:.1e} (> {formats.EQUIVALENT_MAX_ABS:g}); it should be the same network")
+
+
+def _same_note(a: dict) -> str:
+    v = a.get("vs_derived_from") or {}
+    note = f" (= {v['file']}, Δ {v['max_abs_diff']:.0e})" if v.get("max_abs_diff") is not None else ""
+    if "token_id_mismatches" in a and not a["token_id_mismatches"]:
+        note += " (ids = HF)"
+    return note
+
+
 def format_table(report: dict) -> str:
     rows = [("artifact", "sha256", "size MB", "max|Δ|", "mean|Δ|", "agree", "acc", "Δacc pt", "result")]
     rows.append(("pytorch (reference)", "", "", "", "", "", f"{100 * report['reference']['accuracy']:.2f}%", "", ""))
     for a in report["artifacts"]:
         rows.append(
             (
-                a["file"],
+                a["file"] + (f" ({a['runner_format']} runner)" if a.get("runner_format") else ""),
                 a["sha256"][:12],
                 f"{a['bytes'] / 1e6:.2f}",
                 f"{a['max_abs_diff']:.2e}",
@@ -172,7 +261,7 @@ def format_table(report: dict) -> str:
                 f"{100 * a['agreement']:.2f}%",
                 f"{100 * a['accuracy']:.2f}%",
                 f"{-100 * a['accuracy_drop'] + 0.0:+.2f}",
-                "PASS" if a["passed"] else "FAIL: " + "; ".join(a["failures"]),
+                ("PASS" if a["passed"] else "FAIL: " + "; ".join(a["failures"])) + _same_note(a),
             )
         )
     from .table import render

@@ -112,6 +112,14 @@ def _chosen_formats(args) -> list:
             if formats.find(w) is None or not formats.get(w).steps:
                 raise AlbertEdgeError(f"--formats: {w!r} is not one of {', '.join(f.name for f in built)}")
         built = [f for f in built if f.name in wanted]
+        missing = [f for f in built if not formats.available(f)]
+        if missing:
+            f = missing[0]
+            raise AlbertEdgeError(f"--formats {f.name} needs the {f.optional_module} package: pip install 'albert-edge[{f.optional_module}]' -c constraints.txt")
+    else:
+        for f in [f for f in built if not formats.available(f)]:
+            print(f"note: skipping {f.name} ({f.optional_module} is not installed: pip install 'albert-edge[{f.optional_module}]')", file=sys.stderr)
+        built = [f for f in built if formats.available(f)]
     if not args.tflite:
         built = [f for f in built if f.name != "tflite"]
     if not built:
@@ -152,7 +160,7 @@ def summary(out: Path, report: dict, bench_result, bench_paths: dict, timings: d
             metric = f"agree {100 * a['agreement']:.2f}%"
         else:
             metric = f"max|Δ| {a['max_abs_diff']:.1e}"
-        rows.append((a["file"], a["format"], a["precision"], f"{a['bytes'] / 1e6:.2f}", ("PASS " if a["passed"] else "FAIL ") + metric, f"{100 * a['accuracy']:.2f}%", _bench_latency(bench_result, a["file"])))
+        rows.append((a["file"] + (f" ({a['runner_format']} runner)" if a.get("runner_format") else ""), a["format"], a["precision"], f"{a['bytes'] / 1e6:.2f}", ("PASS " if a["passed"] else "FAIL ") + metric, f"{100 * a['accuracy']:.2f}%", _bench_latency(bench_result, a["file"])))
     from .table import render
 
     lines = ["", f"albert-edge pipeline summary ({report['sentences']} sentences from {report['data']})", ""]

@@ -38,7 +38,9 @@ def choose_artifact(folder: Path, manifest: dict, requested: str | None) -> tupl
         try:
             report = json.loads(parity_path.read_text(encoding="utf-8"))
             # Only results for the exact bytes in the folder count (open_runner then re-checks the bytes).
-            passed = {(a["file"], a["sha256"]) for a in report.get("artifacts", []) if a.get("passed")}
+            rows = report.get("artifacts", [])
+            failed = {(a["file"], a["sha256"]) for a in rows if not a.get("passed")}  # any runner row of the file
+            passed = {(a["file"], a["sha256"]) for a in rows if a.get("passed")} - failed
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
             passed = set()
         ok = [a for a in manifest["artifacts"] if (a["file"], a["sha256"]) in passed]
@@ -90,14 +92,9 @@ def _stdin_lines(stream) -> list[str]:
     return out
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def predict(folder, texts: list[str], artifact: str | None = None, threads: int | None = None) -> tuple[dict, str, list[dict]]:
     from .manifest import load_manifest
+    from .parity import softmax
     from .runners import open_runner
     from .tokenizer import artifact_encoder
 
@@ -106,7 +103,9 @@ def predict(folder, texts: list[str], artifact: str | None = None, threads: int 
     entry, why = choose_artifact(folder, manifest, artifact)
     runner = open_runner(folder, entry, manifest, threads=threads)
     enc = artifact_encoder(folder, manifest)
-    probs = softmax(runner.run_batched(enc.encode(texts)).astype(np.float64))
+    ids = enc.encode(texts, max_length=int(entry.get("max_length") or manifest["max_seq_length"]))
+    scores = runner.scores(texts, ids).astype(np.float64)
+    probs = scores if runner.outputs == "probabilities" else softmax(scores)
     labels = manifest["labels"]
     out = []
     for t, p in zip(texts, probs):

@@ -21,6 +21,23 @@ class Runner:
     format: str = ""
     precision: str = ""
     sha256: str | None = None  # set by open_runner: the verified digest of the file this runner loaded
+    inputs: str = "ids"  # "text": the artifact tokenizes itself (run_batched_text), see formats.Format.inputs
+    outputs: str = "logits"  # "probabilities": softmax in the artifact
+
+    def scores(self, texts: list[str], ids_list: list[list[int]], batch_size: int = 32, progress=None) -> np.ndarray:
+        """Scores for texts whose HF ids are ids_list: what verify, predict and bench call for every format.
+        Text-in runners get the raw texts, grouped into the same batches as the ids would be."""
+        if self.inputs == "text":
+            return self.run_batched_text(texts, batch_size=batch_size, lengths=[len(x) for x in ids_list], progress=progress)
+        return self.run_batched(ids_list, batch_size=batch_size, progress=progress)
+
+    def call(self, texts: list[str], ids_list: list[list[int]]) -> np.ndarray:
+        """One batch, one runtime call (benchmarks time exactly this): raw texts for text-in runners."""
+        return self.logits_text(texts) if self.inputs == "text" else self.logits(ids_list)
+
+    def token_ids(self, texts: list[str]) -> list[list[int]] | None:
+        """The ids an artifact with its own tokenizer feeds its model, where the runtime exposes them."""
+        return None
 
     def logits(self, ids_list: list[list[int]]) -> np.ndarray:  # [len(ids_list), num_labels]
         raise NotImplementedError
@@ -69,19 +86,44 @@ class TorchRunner(Runner):
 # onnxruntime 1.32's CPU SkipLayerNormalization took ~0.6 ms per call on ALBERT-base at 128 tokens where
 # LayerNormalization + Add took ~0.06 ms; its session-level fusion rebuilds one from every residual
 # Add -> LayerNorm (24 in ALBERT-base). Turning that single fusion off made our int8 model 7% faster
-# (Optimum's 3%). Applied to every ONNX file this runner opens, so peers are measured the same way, and
+# (Optimum's 3%). Applied to every ONNX file our runners open, so peers are measured the same way, and
 # recorded in the manifest (`runtime_hints`) for other ONNX Runtime users.
 ORT_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
+# The same setting as a session config entry, which every ORT binding accepts (C, C++, C#, Java, Obj-C,
+# JS); the Python keyword `disabled_optimizers` is Python-only. onnxruntime_session_options_config_keys.h
+# documents the value as comma separated, but 1.32 splits on ';' ("A,B" disabled neither, "A;B" both;
+# measured, tests/test_onnx_text.py). The keyword, when also given, replaces the entry: we set only the entry
+# (its optimized graph is byte-identical to the keyword's).
+ORT_CONFIG_DISABLE_OPTIMIZERS = "optimization.disable_specified_optimizers"
+ORT_CONFIG_LOAD_FORMAT = "session.load_model_format"  # "ORT" for .ort files
+EXTENSIONS_PACKAGE = "onnxruntime-extensions"  # the contrib ops of the text-in models (SentencepieceTokenizer)
 
 
-def runtime_hints() -> dict:
-    """The manifest's `runtime_hints` for ONNX files: the session settings our runners apply."""
-    return {"onnxruntime_disabled_optimizers": list(ORT_DISABLED_OPTIMIZERS)}
+def session_config_entries(disabled_optimizers=ORT_DISABLED_OPTIMIZERS) -> dict[str, str]:
+    """The runtime hint as ONNX Runtime session config entries (any binding)."""
+    return {ORT_CONFIG_DISABLE_OPTIMIZERS: ";".join(disabled_optimizers)} if disabled_optimizers else {}
 
 
-def ort_session(path: str | os.PathLike, threads: int | None = None):
-    """The one place ONNX Runtime sessions are made (runners, the quantizer's smoke test, benchmarks,
-    the arm64 check), so every caller runs the same fused graph."""
+def runtime_hints(custom_ops: bool = False) -> dict:
+    """The manifest's `runtime_hints` for ONNX/ORT files: the session settings our runners apply, in the
+    Python keyword form and the config-entry form (docs/onnx-apps.md has a one-liner per binding)."""
+    hints = {"onnxruntime_disabled_optimizers": list(ORT_DISABLED_OPTIMIZERS), "onnxruntime_session_config": session_config_entries()}
+    if custom_ops:
+        hints["onnxruntime_custom_op_library"] = EXTENSIONS_PACKAGE
+    return hints
+
+
+def extensions_library_path() -> str:
+    try:
+        from onnxruntime_extensions import get_library_path
+    except ImportError:
+        raise AlbertEdgeError(f"text-in ONNX models need the {EXTENSIONS_PACKAGE} package (pip install {EXTENSIONS_PACKAGE})") from None
+    return get_library_path()
+
+
+def ort_session_options(threads: int | None = None, custom_ops: bool = False, ort_format: bool = False, config_entries: dict | None = None):
+    """SessionOptions as every albert-edge caller uses them: ORT_ENABLE_ALL, the runtime hint as config
+    entries, optionally the extensions library registered and the ORT model format forced."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -89,13 +131,36 @@ def ort_session(path: str | os.PathLike, threads: int | None = None):
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    for k, v in (session_config_entries() if config_entries is None else config_entries).items():
+        so.add_session_config_entry(k, v)
+    if ort_format:
+        so.add_session_config_entry(ORT_CONFIG_LOAD_FORMAT, "ORT")
+    if custom_ops:
+        so.register_custom_ops_library(extensions_library_path())
+    return so
+
+
+def ort_session(path: str | os.PathLike, threads: int | None = None, custom_ops: bool = False, ort_format: bool | None = None):
+    """The one place ONNX Runtime sessions are made (runners, the quantizer's smoke test, benchmarks,
+    the arm64 check, the .ort converter's checks), so every caller runs the same fused graph."""
+    import onnxruntime as ort
+
+    path = Path(path)
+    so = ort_session_options(threads, custom_ops=custom_ops, ort_format=path.suffix == ".ort" if ort_format is None else ort_format)
     try:
-        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"], disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS))
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except AlbertEdgeError:
+        raise
     except Exception as e:
-        raise AlbertEdgeError(f"ONNX Runtime cannot load {path}: {str(e).splitlines()[0][:200]}") from None
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "ai.onnx.contrib" in msg and not custom_ops:
+            raise AlbertEdgeError(f"{path} is a text-in model (onnxruntime-extensions ops); open it as format onnx-text") from None
+        raise AlbertEdgeError(f"ONNX Runtime cannot load {path}: {msg[:200]}") from None
 
 
 class OnnxRunner(Runner):
+    """An id-input ONNX model (.onnx, or its ORT-format .ort)."""
+
     format = "onnx"
 
     def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None, **_ids):
@@ -105,6 +170,8 @@ class OnnxRunner(Runner):
         self.pad_id = pad_id
         self.session = ort_session(self.path, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        if any(i.type == "tensor(string)" for i in self.session.get_inputs()):
+            raise AlbertEdgeError(f"{self.path} is a text-in model; open it as format onnx-text")
         self.threads = threads
 
     def logits(self, ids_list):
@@ -112,7 +179,8 @@ class OnnxRunner(Runner):
         return self.session.run(["logits"], {k: feeds[k] for k in self.input_names})[0]
 
     def info(self):
-        return {"runtime": "onnxruntime", "threads": self.threads, "providers": self.session.get_providers(), "disabled_optimizers": list(ORT_DISABLED_OPTIMIZERS)}
+        return {"runtime": "onnxruntime", "threads": self.threads, "providers": self.session.get_providers(),
+                "session_config": session_config_entries(), "model_format": "ORT" if self.path.suffix == ".ort" else "ONNX"}
 
 
 def tokenizer_ids(manifest: dict) -> dict:

@@ -73,6 +73,15 @@ def torch_int8_bytes(model) -> int:
 # inputs
 
 
+def synthetic_inputs(batch: int, seq_len: int, spec: dict) -> tuple[list[str], list[list[int]]]:
+    """(texts, ids) of `batch` inputs of seq_len tokens. Text-in artifacts get a text of the filler word
+    repeated (a word the tokenizer keeps as one piece, so the text is exactly seq_len tokens with [CLS]/[SEP])."""
+    ids = synthetic_ids(batch, seq_len, spec)
+    word = spec.get("filler")
+    texts = [" ".join([word] * max(seq_len - 2, 0))] * batch if word else []
+    return texts, ids
+
+
 def synthetic_ids(batch: int, seq_len: int, spec: dict, seed: int = 0) -> list[list[int]]:
     """`batch` texts of exactly seq_len tokens: [CLS] random-word-ids [SEP] (ids past the special ones)."""
     rng = np.random.default_rng(seed + seq_len * 131 + batch)
@@ -210,11 +219,11 @@ def memory_inproc(spec: dict, threads: int, variant: str, seq_len: int, weight_c
     runner = make_runner(spec, threads, weight_cache=weight_cache)
     load_s = time.perf_counter() - t0
     after_load = _rss_bytes()
-    ids = synthetic_ids(1, min(seq_len, spec["max_len"]), spec)
+    texts, ids = synthetic_inputs(1, min(seq_len, spec["max_len"]), spec)
     t1 = time.perf_counter()
-    runner.logits(ids)
+    runner.call(texts, ids)
     first_ms = (time.perf_counter() - t1) * 1000.0
-    runner.logits(ids)
+    runner.call(texts, ids)
     peak = _peak_bytes()
     if not peak_reset:
         peak = max(peak, after_load)
@@ -290,8 +299,8 @@ def bench_latency(runner, spec: dict, shape, threads: int, batch: int, seq_len: 
     from .flops import forward_flops
     from .machine import best_peak
 
-    ids = synthetic_ids(batch, seq_len, spec)
-    samples, warm = time_calls(lambda: runner.logits(ids), cfg["runs"], cfg["warmup"], budget.share(), cfg["min_runs"], cfg["max_runs"])
+    texts, ids = synthetic_inputs(batch, seq_len, spec)
+    samples, warm = time_calls(lambda: runner.call(texts, ids), cfg["runs"], cfg["warmup"], budget.share(), cfg["min_runs"], cfg["max_runs"])
     s = st.summarize(samples)
     flops = forward_flops(shape, seq_len, batch)
     rec = {"seq_len": seq_len, "batch": batch, "threads": threads, "runs": len(samples), "warmup": warm, "ms": s, "flops": flops}
@@ -302,14 +311,14 @@ def bench_latency(runner, spec: dict, shape, threads: int, batch: int, seq_len: 
     return rec
 
 
-def bench_sentences(runner, spec: dict, ids_list: list[list[int]], threads: int, cfg: dict) -> dict:
+def bench_sentences(runner, spec: dict, texts: list[str], ids_list: list[list[int]], threads: int, cfg: dict) -> dict:
     """Each sentence alone (batch 1), as an app classifies text; one timed call per sentence."""
-    for ids in ids_list[: cfg["warmup"]]:
-        runner.logits([ids])
+    for t, ids in list(zip(texts, ids_list))[: cfg["warmup"]]:
+        runner.call([t], [ids])
     samples = []
-    for ids in ids_list:
+    for t, ids in zip(texts, ids_list):
         t0 = time.perf_counter()
-        runner.logits([ids])
+        runner.call([t], [ids])
         samples.append((time.perf_counter() - t0) * 1000.0)
     rec = {
         "threads": threads,
@@ -320,8 +329,9 @@ def bench_sentences(runner, spec: dict, ids_list: list[list[int]], threads: int,
         "mean_tokens": float(np.mean([len(x) for x in ids_list])),
         "ms": st.summarize(samples),
     }
-    if _lengths(spec) == "buckets" and hasattr(runner, "bucket_for"):
-        rec["mean_padded_tokens"] = float(np.mean([runner.bucket_for(len(x)) for x in ids_list]))
+    buckets = sorted(spec.get("buckets") or [])
+    if _lengths(spec) == "buckets" and buckets:
+        rec["mean_padded_tokens"] = float(np.mean([next((b for b in buckets if b >= len(x)), buckets[-1]) for x in ids_list]))
     else:
         rec["mean_padded_tokens"] = rec["mean_tokens"]
     return rec

@@ -89,12 +89,16 @@ def artifact_specs(folder: Path, manifest: dict, model_dir: Path | None, extras:
         "max_len": int(manifest["max_seq_length"]),
     }
     specs, notes, used = [], [], set()
+    filler = filler_word(folder, manifest)
     for e in manifest["artifacts"]:
         name = f"{e['format']}-{e['precision']}"
+        if name in used:  # e.g. the text-in model's .ort beside its .onnx
+            name = f"{name}-{Path(e['file']).suffix.lstrip('.')}"
         if name in used:
             name = f"{name}-{Path(e['file']).stem.replace('.', '-')}"
         used.add(name)
-        spec = {**base, "name": name, "format": e["format"], "precision": e["precision"], "role": "ours", "file": e["file"], "bytes": int(e["bytes"]), "entry": e}
+        spec = {**base, "name": name, "format": e["format"], "precision": e["precision"], "role": "ours", "file": e["file"], "bytes": int(e["bytes"]), "entry": e,
+                "buckets": e.get("buckets"), "filler": filler, "max_len": int(e.get("max_length") or base["max_len"])}
         try:
             spec["path"] = str(check_artifact_file(folder, e).resolve())
         except AlbertEdgeError as err:
@@ -182,7 +186,7 @@ def optimum_peer(mode: str, model_dir: Path | None, manifest: dict, quiet: bool)
 # sentences
 
 
-def sentence_ids(folder: Path, manifest: dict, max_len: int, count: int) -> tuple[list[list[int]], dict]:
+def sentence_ids(folder: Path, manifest: dict, max_len: int, count: int) -> tuple[list[str], list[list[int]], dict]:
     import numpy as np
 
     from ..data import default_eval_data, read_labeled_tsv
@@ -195,7 +199,18 @@ def sentence_ids(folder: Path, manifest: dict, max_len: int, count: int) -> tupl
         # a fixed random sample, the same for every artifact, so their distributions compare
         texts = [texts[i] for i in sorted(rng.choice(len(texts), size=count, replace=False))]
     ids = artifact_encoder(folder, manifest, max_len).encode(texts)
-    return ids, {"source": desc, "count": len(ids)}
+    return texts, ids, {"source": desc, "count": len(ids)}
+
+
+def filler_word(folder: Path, manifest: dict) -> str | None:
+    """A word the tokenizer keeps as one piece, to build texts of an exact token count for text-in artifacts."""
+    from ..tokenizer import artifact_encoder
+
+    enc = artifact_encoder(folder, manifest)
+    for w in ("the", "a", "good", "film", "movie", "and", "it"):
+        if len(enc.encode([" ".join([w] * 6)])[0]) == 8:
+            return w
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,7 +220,7 @@ def sentence_ids(folder: Path, manifest: dict, max_len: int, count: int) -> tupl
 def _lengths_for(spec: dict, settings: Settings, runner) -> tuple[list[int], list[dict]]:
     skipped = []
     if ms._lengths(spec) == "buckets":
-        buckets = list(getattr(runner, "buckets", []))
+        buckets = sorted(spec.get("buckets") or getattr(runner, "buckets", []))
         lo, hi = min(settings.seq_lens), max(settings.seq_lens)
         lens = [b for b in buckets if lo <= b <= hi] or [b for b in buckets if b <= hi][-1:]
         others = [L for L in settings.seq_lens if L not in lens]
@@ -285,9 +300,9 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
         peaks, peak_notes = machine.gemm_peaks(settings.threads, settings.peak_n, settings.peak_repeats, budget_s=3.0 if settings.quick else 8.0)
     notes += peak_notes
 
-    sent_ids, sent_info = ([], None)
+    sent_texts, sent_ids, sent_info = ([], [], None)
     if settings.sentences:
-        sent_ids, sent_info = sentence_ids(folder, manifest, int(manifest["max_seq_length"]), settings.sentences)
+        sent_texts, sent_ids, sent_info = sentence_ids(folder, manifest, int(manifest["max_seq_length"]), settings.sentences)
 
     budget = ms.Budget(settings.budget_s, _count_configs(specs, settings))
     cfg = {"runs": settings.runs, "warmup": settings.warmup, "min_runs": settings.min_runs, "max_runs": settings.max_runs}
@@ -304,7 +319,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
             if pbar is not None:
                 pbar.set_description(spec["name"])
             try:
-                _bench_one(spec, rec, settings, shape, peaks, sent_ids, budget, cfg, pbar, mem_seq)
+                _bench_one(spec, rec, settings, shape, peaks, (sent_texts, sent_ids), budget, cfg, pbar, mem_seq)
             except Exception as e:  # one broken artifact is reported, the rest still measured
                 rec["error"] = _short_error(e)
     finally:
@@ -343,7 +358,8 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     return result, paths
 
 
-def _bench_one(spec, rec, settings, shape, peaks, sent_ids, budget, cfg, pbar, mem_seq):
+def _bench_one(spec, rec, settings, shape, peaks, sentences, budget, cfg, pbar, mem_seq):
+    sent_texts, sent_ids = sentences
     if settings.memory:
         mem_threads = [min(settings.threads)]
         for t in mem_threads:
@@ -389,7 +405,7 @@ def _bench_one(spec, rec, settings, shape, peaks, sent_ids, budget, cfg, pbar, m
         for _ in range(max(0, n_lat - done)):
             budget.done()
         if sent_ids:
-            rec["sentences"].append(ms.bench_sentences(runner, spec, sent_ids, t, cfg))
+            rec["sentences"].append(ms.bench_sentences(runner, spec, sent_texts, sent_ids, t, cfg))
             budget.done()
             if pbar is not None:
                 pbar.update(1)

@@ -40,15 +40,6 @@ OUTPUT_NAME = "probabilities"
 CLIENT = "mediapipe"
 
 
-def entry_format() -> str:
-    """The manifest format of a MediaPipe file: "mediapipe" once albert_edge.manifest.FORMATS lists
-    it (then open_runner picks MediaPipeRunner); until then "tflite", so that every existing reader
-    still accepts the folder. The entry's "client" field says "mediapipe" either way."""
-    from ..manifest import FORMATS
-
-    return "mediapipe" if "mediapipe" in FORMATS else "tflite"
-
-
 def signature_key(seq_len: int) -> str:
     from .tflite_export import signature_key as key
 
@@ -179,28 +170,14 @@ def quantize_bytes(data: bytes, precision: str, quiet: bool = False) -> tuple[by
     return out, {"tool": "ai-edge-quantizer", "recipe": RECIPE_NAME[mode], "mode": mode, "stats": stats}
 
 
-def hf_spm(folder: Path, ckpt, manifest: dict, quiet: bool = False) -> tuple[Path, dict]:
-    """The HF-exact SentencePiece model in the artifacts folder (written if absent or stale; recorded
-    in the manifest's files), after checking it tokenizes the sample texts exactly as HF does."""
-    from ..data import SAMPLES_TSV, read_labeled_tsv
-    from ..manifest import record_files
-    from ..progress import step
-    from ..spm_hf import HF_SPM_FILENAME, build_hf_spm, check_hf_spm
+def hf_spm(folder: Path, manifest: dict) -> tuple[Path, dict]:
+    """The folder's HF-exact SentencePiece model (open_output writes and checks it for every export):
+    MediaPipe's own tokenizer then gives Hugging Face's ids."""
+    from ..artifacts import HF_SPM_FILE, hf_spm_bytes
 
-    path = folder / HF_SPM_FILENAME
-    with step(f"building the HF-exact SentencePiece model ({HF_SPM_FILENAME})", quiet):
-        data, facts = build_hf_spm(ckpt.model_dir, tokenizer=ckpt.tokenizer)
-    if not path.is_file() or path.read_bytes() != data:
-        from ..fsutil import atomic_path
-
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data)
-    record_files(folder, manifest, [HF_SPM_FILENAME])
-    texts = read_labeled_tsv(SAMPLES_TSV)[0]
-    bad = [m for m in check_hf_spm(ckpt.model_dir, data, texts, tokenizer=ckpt.tokenizer) if m.reason is None]
-    if bad:
-        raise AlbertEdgeError(f"{HF_SPM_FILENAME} tokenizes {len(bad)} of {len(texts)} sample texts differently from Hugging Face (first: {bad[0].text[:60]!r})")
-    return path, {k: facts[k] for k in ("file", "sha256", "bytes", "rules", "score_changes", "exceptions") if k in facts}
+    hf_spm_bytes(folder, manifest, "export mediapipe")  # checked against the manifest, or a one-line error
+    facts = manifest["tokenizer"]["hf_spm"]
+    return folder / HF_SPM_FILE, {k: facts[k] for k in ("file", "sha256", "bytes", "rules", "score_changes", "exceptions") if k in facts}
 
 
 def export_mediapipe(
@@ -238,7 +215,7 @@ def export_mediapipe(
         raise AlbertEdgeError(f"--max-length {max_length} exceeds the folder's max_seq_length {existing}; use a length <= {existing} or another folder")
     labels = list(ckpt.labels)
     with open_output(folder, ckpt, existing or max_length, overwrite, [file]) as out:
-        spm_path, spm_facts = hf_spm(out.dir, ckpt, out.manifest, quiet)
+        spm_path, spm_facts = hf_spm(out.dir, out.manifest)
         with int8_word_embeddings(ckpt.model, enabled=precision == "int8"):
             raw = convert_probabilities(ckpt.model, max_length, quiet)
         with step("merging duplicate constant buffers", quiet):
@@ -268,7 +245,7 @@ def export_mediapipe(
         }
         params = int(ckpt.unique_parameters)
         entry = artifact_entry(
-            out.dir, file, entry_format(), precision,
+            out.dir, file, "mediapipe", precision,
             inputs=sig["inputs"], outputs=sig["outputs"], signatures=[sig], buckets=[max_length],
             client=CLIENT,
             scores="probabilities",  # softmax in the graph: rows sum to 1 (runners must not softmax again)
@@ -312,7 +289,8 @@ def export_check(path: Path, ckpt, entry: dict, quiet: bool = False) -> dict:
     from ..progress import step
     from ..runners import TorchRunner
     from ..tokenizer import TextEncoder
-    from ..mediapipe_runner import MediaPipeRunner, softmax
+    from ..mediapipe_runner import MediaPipeRunner
+    from ..parity import softmax
     from ..tflite_runner import TFLiteRunner
 
     texts = read_labeled_tsv(SAMPLES_TSV)[0]
@@ -337,7 +315,9 @@ def export_check(path: Path, ckpt, entry: dict, quiet: bool = False) -> dict:
         "litert_max_abs_diff": float(np.abs(got_lite - ref_p).max()),
         "mediapipe_vs_litert_max_abs_diff": float(np.abs(got - got_lite).max()),
     }
-    from ..mediapipe_runner import SUM_TOLERANCE
+    from ..parity import Thresholds
+
+    SUM_TOLERANCE = Thresholds().probability_sum_tolerance
 
     if result["max_sum_error"] > SUM_TOLERANCE:
         raise AlbertEdgeError(f"{path.name}: MediaPipe's scores sum to 1 ± {result['max_sum_error']:.1e}, not probabilities (tolerance {SUM_TOLERANCE:g})")

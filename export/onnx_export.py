@@ -23,12 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--allow-duplicated-weights", action="store_true", help="write the file even if it stores weights more than once (recorded in the manifest)")
+    p.add_argument("--no-text", dest="text", action="store_false", help="skip model.text.onnx (the text-in model with the tokenizer in the graph)")
 
 
 def run(args) -> int:
     entry = export_onnx(
         args.model, args.output, max_length=args.max_length, overwrite=args.overwrite, quiet=args.quiet,
-        allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False),
+        allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False), text=args.text,
     )
     if not args.quiet:
         print(f"wrote {Path(args.output) / entry['file']} ({entry['bytes'] / 1e6:.2f} MB, {entry['graph']['initializers']} initializers)")
@@ -41,7 +42,9 @@ def onnx_io(num_labels: int) -> tuple[list[dict], list[dict]]:
     return inputs, outputs
 
 
-def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwrite: bool = False, quiet: bool = False, allow_duplicated_weights: bool = False) -> dict:
+def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwrite: bool = False, quiet: bool = False, allow_duplicated_weights: bool = False,
+                text: bool = True) -> dict:
+    """model.onnx (+ model.text.onnx unless text=False) in one transaction; returns model.onnx's entry."""
     from ..artifacts import open_output
     from ..checkpoint import load_checkpoint
     from ..progress import step
@@ -54,6 +57,10 @@ def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwri
     with open_output(folder, ckpt, max_length, overwrite, [ONNX_FILE]) as out:
         entry = _write_onnx(ckpt, out.dir, quiet, allow_duplicated_weights)
         out.add(entry)
+        if text:
+            from .onnx_text import add_text_models_for
+
+            add_text_models_for(out, ONNX_FILE, overwrite=True, quiet=quiet)
     return entry
 
 

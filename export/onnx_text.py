@@ -44,28 +44,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import runners
 from ..errors import AlbertEdgeError
+from ..onnx_text_graph import CONTRIB_DOMAIN, ID_INPUTS, SPM_OP, TEXT_INPUT, build_tokenizer_graph, embedded_spm_model, graph_token_ids  # noqa: F401
 
 HELP = "add text-in ONNX models (tokenizer in the graph) beside the id-input ONNX models"
 # id-input source -> text-in file
 TEXT_FILES = {"model.onnx": "model.text.onnx", "model.int8.onnx": "model.int8.text.onnx"}
-TEXT_INPUT = "text"
-CONTRIB_DOMAIN = "ai.onnx.contrib"
-CONTRIB_OPSET = 1
-SPM_OP = "SentencepieceTokenizer"
 EXTENSIONS_PACKAGE = "onnxruntime-extensions"
-ID_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-# Manifest formats for the registry (albert_edge.formats). Until it lists them, entries say "onnx" and
-# carry input_kind / serialization (see entry_format).
 TEXT_FORMAT = "onnx-text"
-_P = "text_pre/"  # prefix of every tensor/node of the tokenizer graph (no clash with the model's names)
-
-
-def entry_format(name: str, fallback: str = "onnx") -> str:
-    """`name` once the format registry knows it, else `fallback` (artifact_entry accepts only known formats)."""
-    from .. import formats
-
-    return name if formats.find(name) is not None else fallback
 
 
 def text_io(num_labels: int) -> tuple[list[dict], list[dict]]:
@@ -75,98 +62,6 @@ def text_io(num_labels: int) -> tuple[list[dict], list[dict]]:
         {"name": "probabilities", "dtype": "float32", "shape": ["batch", num_labels]},
     ]
     return inputs, outputs
-
-
-def build_tokenizer_graph(
-    spm_model: bytes, max_length: int, cls_id: int, sep_id: int, pad_id: int = 0, opset: int = 17, ir_version: int = 8
-):
-    """text [batch] -> input_ids / attention_mask / token_type_ids [batch, seq] (int64), HF's way:
-    [CLS] + the first max_length - 2 pieces + [SEP], padded with pad_id to the longest row."""
-    from onnx import TensorProto as T
-    from onnx import helper as h
-    from onnx import numpy_helper as nh
-
-    if max_length < 2:
-        raise AlbertEdgeError("max_length must be at least 2 ([CLS] and [SEP])")
-    if not isinstance(spm_model, (bytes, bytearray)) or not spm_model:
-        raise AlbertEdgeError("the SentencePiece model must be given as non-empty bytes")
-
-    def c(name, value, dtype):
-        return nh.from_array(np.asarray(value, dtype=dtype), _P + name)
-
-    inits = [
-        c("nbest", [0], np.int64),
-        c("alpha", [0.0], np.float32),
-        c("false", [False], np.bool_),
-        c("zero", [0], np.int64),
-        c("one", [1], np.int64),
-        c("minus_one", [-1], np.int64),
-        c("int_max", [np.iinfo(np.int64).max], np.int64),
-        c("one_s", 1, np.int64),
-        c("two_s", 2, np.int64),
-        c("zero_s", 0, np.int64),
-        c("max_pieces", max_length - 2, np.int64),
-        c("cls", cls_id, np.int64),
-        c("sep", sep_id, np.int64),
-        c("pad", [pad_id], np.int64),
-    ]
-    p = lambda n: _P + n
-    nodes = [
-        h.make_node(
-            SPM_OP,
-            [TEXT_INPUT, p("nbest"), p("alpha"), p("false"), p("false"), p("false")],
-            [p("pieces32"), p("splits")],
-            name=p("sentencepiece"),
-            domain=CONTRIB_DOMAIN,
-            model=bytes(spm_model),
-        ),
-        h.make_node("Cast", [p("pieces32")], [p("pieces")], to=T.INT64),
-        # Row i holds pieces[splits[i] : splits[i + 1]].
-        h.make_node("Slice", [p("splits"), p("zero"), p("minus_one")], [p("starts")]),
-        h.make_node("Slice", [p("splits"), p("one"), p("int_max")], [p("ends")]),
-        h.make_node("Sub", [p("ends"), p("starts")], [p("lens_full")]),
-        h.make_node("Min", [p("lens_full"), p("max_pieces")], [p("lens")]),  # truncation
-        h.make_node("ReduceMax", [p("lens")], [p("longest")], keepdims=0),
-        h.make_node("Add", [p("longest"), p("two_s")], [p("seq")]),
-        h.make_node("Range", [p("zero_s"), p("seq"), p("one_s")], [p("pos1")]),
-        h.make_node("Unsqueeze", [p("pos1"), p("zero")], [p("pos")]),  # [1, seq]
-        h.make_node("Unsqueeze", [p("lens"), p("one")], [p("lens_col")]),  # [batch, 1]
-        h.make_node("Unsqueeze", [p("starts"), p("one")], [p("starts_col")]),
-        h.make_node("Add", [p("lens_col"), p("one")], [p("sep_pos")]),
-        # Pieces sit at positions 1..len; the flat index is starts + pos - 1. Other positions read one
-        # pad appended at the end of the flat pieces (so an all-empty batch, N = 0, still gathers).
-        h.make_node("GreaterOrEqual", [p("pos"), p("one")], [p("after_cls")]),
-        h.make_node("LessOrEqual", [p("pos"), p("lens_col")], [p("before_sep")]),
-        h.make_node("And", [p("after_cls"), p("before_sep")], [p("is_piece")]),
-        h.make_node("Add", [p("starts_col"), p("pos")], [p("flat_plus1")]),
-        h.make_node("Sub", [p("flat_plus1"), p("one")], [p("flat")]),
-        h.make_node("Size", [p("pieces")], [p("n_pieces")]),
-        h.make_node("Where", [p("is_piece"), p("flat"), p("n_pieces")], [p("gather_idx")]),
-        h.make_node("Concat", [p("pieces"), p("pad")], [p("pieces_padded")], axis=0),
-        h.make_node("Gather", [p("pieces_padded"), p("gather_idx")], [p("body")], axis=0),
-        h.make_node("Equal", [p("pos"), p("sep_pos")], [p("is_sep")]),
-        h.make_node("Where", [p("is_sep"), p("sep"), p("body")], [p("with_sep")]),
-        h.make_node("Equal", [p("pos"), p("zero_s")], [p("is_cls")]),
-        h.make_node("Where", [p("is_cls"), p("cls"), p("with_sep")], ["input_ids"]),
-        h.make_node("LessOrEqual", [p("pos"), p("sep_pos")], [p("in_row")]),
-        h.make_node("Cast", [p("in_row")], ["attention_mask"], to=T.INT64),
-        h.make_node("Mul", ["input_ids", p("zero")], ["token_type_ids"]),
-    ]
-    dims = ["batch", "sequence"]
-    graph = h.make_graph(
-        nodes,
-        "albert_text_preprocessing",
-        [h.make_tensor_value_info(TEXT_INPUT, T.STRING, ["batch"])],
-        [h.make_tensor_value_info(n, T.INT64, dims) for n in ID_INPUTS],
-        initializer=inits,
-    )
-    model = h.make_model(
-        graph,
-        opset_imports=[h.make_opsetid("", opset), h.make_opsetid(CONTRIB_DOMAIN, CONTRIB_OPSET)],
-        ir_version=ir_version,
-        producer_name="albert-edge",
-    )
-    return model
 
 
 def merge_text_model(tokenizer_model, id_model):
@@ -229,51 +124,14 @@ def build_text_model(id_model, spm_model: bytes, max_length: int, cls_id: int, s
     return merge_text_model(tok, id_model)
 
 
-def text_spm_model(folder, manifest: dict | None = None) -> tuple[bytes, dict]:
-    """(SentencePiece model bytes, facts) to put in the graph for an artifacts/tokenizer folder: the
-    HF-exact model of albert_edge.spm_hf, built from the folder's spiece.model + tokenizer (~2-10 s)."""
-    from .. import spm_hf
+def text_spm_model(folder, manifest: dict) -> tuple[bytes, dict]:
+    """(SentencePiece model bytes, facts) to put in the graph: the folder's spiece.hf.model (written by
+    every export, albert_edge.spm_hf: Hugging Face's normalizer and scores compiled into the .model)."""
+    from ..artifacts import hf_spm_bytes
 
-    data, facts = spm_hf.build_hf_spm(Path(folder))
-    return data, {"hf_exact": True, "source": facts.get("source"), "sha256": facts["sha256"], "bytes": facts["bytes"]}
-
-
-def embedded_spm_model(path) -> bytes:
-    """The SentencePiece model bytes inside a text-in .onnx file (its SentencepieceTokenizer node's attribute)."""
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise AlbertEdgeError(f"cannot read {path}: {str(e).splitlines()[0][:200]}") from None
-    for n in model.graph.node:
-        if n.op_type == SPM_OP and n.domain == CONTRIB_DOMAIN:
-            for a in n.attribute:
-                if a.name == "model":
-                    return bytes(a.s)
-    raise AlbertEdgeError(f"{path} has no {CONTRIB_DOMAIN}.{SPM_OP} node: not a text-in model")
-
-
-def graph_token_ids(path, texts: list[str], max_length: int, cls_id: int, sep_id: int, pad_id: int = 0) -> list[list[int]]:
-    """The ids a text-in .onnx file feeds its model for each text (its own SentencePiece bytes in a
-    tokenizer-only graph, batch 1): what `verify` compares with Hugging Face's ids."""
-    import tempfile
-
-    import onnx
-    import onnxruntime as ort
-
-    from ..onnx_text_runner import make_session_options
-
-    tok = build_tokenizer_graph(embedded_spm_model(path), max_length, cls_id, sep_id, pad_id)
-    with tempfile.TemporaryDirectory(prefix="albert-edge-tok-") as td:
-        p = Path(td) / "tokenizer.onnx"
-        onnx.save(tok, str(p))
-        sess = ort.InferenceSession(str(p), make_session_options(custom_ops=True), providers=["CPUExecutionProvider"])
-        out = []
-        for t in texts:
-            ids, mask, _ = sess.run(None, {TEXT_INPUT: np.array([t], dtype=object)})
-            out.append(ids[0][mask[0] == 1].tolist())
-    return out
+    data = hf_spm_bytes(Path(folder), manifest, "a text-in ONNX model")
+    facts = manifest["tokenizer"].get("hf_spm") or {}
+    return data, {"hf_exact": True, "source": facts.get("source"), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 def custom_op_facts() -> dict:
@@ -288,10 +146,10 @@ def smoke_test(path, num_labels: int, texts=("a gorgeous , witty film .", "", "d
     """Load the written file with the extensions library and run a batch of three (one empty) texts."""
     import onnxruntime as ort
 
-    from ..onnx_text_runner import make_session_options
+    from ..runners import ort_session_options
 
     try:
-        sess = ort.InferenceSession(str(path), make_session_options(custom_ops=True), providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(str(path), ort_session_options(custom_ops=True), providers=["CPUExecutionProvider"])
         logits, probs = sess.run(["logits", "probabilities"], {TEXT_INPUT: np.array(list(texts), dtype=object)})
     except Exception as e:
         raise AlbertEdgeError(f"the text-in model {Path(path).name} does not run: {str(e).splitlines()[0][:200]}") from None
@@ -342,8 +200,7 @@ def add_text_models(
         # Sources are checked before the (seconds-long) SentencePiece build.
         srcs = {s: (find_artifact(manifest, s), verified_path(out.dir, find_artifact(manifest, s), what="text-model source")) for s in todo}
         if spm_model is None:
-            with step("building the HF-exact SentencePiece model for the graph", quiet):
-                spm_model, spm_facts = text_spm_model(out.dir, manifest)
+            spm_model, spm_facts = text_spm_model(out.dir, manifest)
         else:
             digest = hashlib.sha256(spm_model).hexdigest()
             if spm_facts is not None and spm_facts.get("sha256") not in (None, digest):
@@ -362,7 +219,7 @@ def add_text_models(
             entry = artifact_entry(
                 out.dir,
                 dst,
-                entry_format(TEXT_FORMAT),
+                TEXT_FORMAT,
                 src_entry["precision"],
                 inputs,
                 outputs,
@@ -378,7 +235,7 @@ def add_text_models(
                     "pad_id": tok.get("pad_id") or 0,
                 },
                 custom_ops=custom_op_facts(),
-                runtime_hints=runtime_hints(custom_ops=True),
+                runtime_hints=runners.runtime_hints(custom_ops=True),
             )
             if record:
                 out.add(entry)
@@ -386,13 +243,26 @@ def add_text_models(
     return entries
 
 
-def runtime_hints(custom_ops: bool = False) -> dict:
-    from ..onnx_text_runner import runtime_hints as _hints
-
-    return _hints(custom_ops=custom_ops)
-
-
 def _own_version() -> str:
     from .. import __version__
 
     return __version__
+
+
+def add_text_models_for(out, source: str, overwrite: bool, quiet: bool) -> list[dict]:
+    """The text-in model of `source` inside an open transaction (export onnx / quantize onnx write it by
+    default). Without an HF-exact SentencePiece model (a tokenizer spm_hf cannot reproduce), it is
+    skipped with a warning: the id-input model is still complete and correct."""
+    import sys
+
+    if "spiece.hf.model" not in out.manifest.get("files", {}):
+        why = (out.manifest["tokenizer"].get("hf_spm") or {}).get("error", "no spiece.hf.model")
+        if not quiet:
+            print(f"warning: no text-in model for {source}: {why}", file=sys.stderr)
+        return []
+    entries = add_text_models(out.dir, sources=(source,), overwrite=overwrite, quiet=quiet)
+    out.manifest.clear()
+    from ..manifest import load_manifest
+
+    out.manifest.update(load_manifest(out.dir))  # add_text_models wrote the stage's manifest
+    return entries

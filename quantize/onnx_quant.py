@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing model.int8.onnx")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--allow-duplicated-weights", action="store_true", help="write the file even if it stores weights more than once (recorded in the manifest)")
+    p.add_argument("--no-text", dest="text", action="store_false", help="skip model.int8.text.onnx (text-in model, tokenizer in the graph)")
+    p.add_argument("--no-ort", dest="ort", action="store_false", help="skip the ORT-format files for ONNX Runtime Mobile (model.int8.ort, model.int8.text.ort)")
+    p.add_argument("--ort-target", choices=("arm", "amd64"), default=None, help="optimize the .ort files for this CPU family (default: generic)")
 
 
 def run(args) -> int:
@@ -69,6 +72,9 @@ def run(args) -> int:
         overwrite=args.overwrite,
         quiet=args.quiet,
         allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False),
+        text=args.text,
+        ort=args.ort,
+        ort_target=args.ort_target,
     )
     if not args.quiet:
         g = entry["graph"]
@@ -141,7 +147,12 @@ def quantize_onnx(
     overwrite: bool = False,
     quiet: bool = False,
     allow_duplicated_weights: bool = False,
+    text: bool = True,
+    ort: bool = True,
+    ort_target: str | None = None,
 ) -> dict:
+    """model.int8.onnx, plus (defaults) model.int8.text.onnx and the ORT-format model.int8.ort /
+    model.int8.text.ort with required_operators.config, in one transaction; returns model.int8.onnx's entry."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
@@ -223,6 +234,14 @@ def quantize_onnx(
             weight_guard=guard,
         )
         out.add(entry)
+        if text:
+            from ..export.onnx_text import add_text_models_for
+
+            add_text_models_for(out, INT8_FILE, overwrite=True, quiet=quiet)
+        if ort:
+            from .onnx_mobile import add_ort_models
+
+            add_ort_models(out.dir, target_platform=ort_target, overwrite=True, quiet=quiet)
     return entry
 
 

@@ -405,19 +405,23 @@ def test_runner_left_open_exits_without_traceback(art):
 
 
 def test_probability_gate_catches_logits_and_disagreement():
-    """The gate helpers verify uses for these files: logits passed off as scores fail the sum check,
-    an fp32 file that flips labels fails the agreement check, a faithful file passes."""
-    from albert_edge.mediapipe_runner import compare_probabilities, probability_failures, softmax
+    """The gate verify applies to these files (parity.compare(probabilities=True) + Thresholds.check):
+    logits passed off as scores fail the sum check, an fp32 file that flips labels fails the agreement
+    check, a faithful file passes."""
+    from albert_edge.parity import Thresholds, compare, softmax
 
+    t = Thresholds()
     rng = np.random.default_rng(0)
     ref = rng.normal(size=(400, 3)) * 3
     labels = ref.argmax(1)
-    good = compare_probabilities(ref, softmax(ref), labels)
-    assert good["max_abs_diff"] <= 1e-6 and good["agreement"] == 1.0 and probability_failures("fp32", good) == []
-    as_logits = compare_probabilities(ref, ref.astype(np.float32), labels)
-    assert any("not probabilities" in f for f in probability_failures("int8", as_logits))
+    good = compare(ref, softmax(ref), labels, probabilities=True)
+    assert good["max_abs_diff"] <= 1e-6 and good["agreement"] == 1.0 and t.check("fp32", good) == []
+    as_logits = compare(ref, ref.astype(np.float32), labels, probabilities=True)
+    assert any("not probabilities" in f for f in t.check("int8", as_logits))
     flipped = softmax(ref)
     flipped[:2] = flipped[:2, ::-1]  # 2 of 400 labels change: 99.5 % < 99.9 %
-    bad = compare_probabilities(ref, flipped, labels)
-    assert bad["disagreements"] >= 1 and any("agreement" in f for f in probability_failures("fp32", bad))
-    assert probability_failures("int8", bad) == []  # int8's agreement gate is parity.Thresholds' job
+    bad = compare(ref, flipped, labels, probabilities=True)
+    assert bad["disagreements"] >= 1 and any("agreement" in f for f in t.check("fp32", bad))
+    assert not any("agreement" in f for f in t.check("int8", bad))  # 99.5 % meets the int8 gate
+
+

@@ -27,19 +27,12 @@ import pytest
 
 from albert_edge.errors import AlbertEdgeError
 
-pytest.importorskip("onnxruntime_extensions")
 
 from albert_edge.export import onnx_text as ot
 
-from albert_edge.onnx_text_runner import (
-    ORT_CONFIG_DISABLE_OPTIMIZERS,
-    OrtFormatRunner,
-    TextOnnxRunner,
-    make_session_options,
-    runtime_hints,
-    session_config_entries,
-)
-from albert_edge.runners import ORT_DISABLED_OPTIMIZERS, OnnxRunner
+from albert_edge.onnx_text_runner import TextOnnxRunner
+from albert_edge.runners import ORT_CONFIG_DISABLE_OPTIMIZERS, ORT_DISABLED_OPTIMIZERS, OnnxRunner, runtime_hints, session_config_entries
+from albert_edge.runners import ort_session_options as make_session_options
 
 EDGE_TEXTS = [
     "",
@@ -278,7 +271,7 @@ def test_ort_files_match_sources_without_skip_layer_norm(ort_art, encoder):
         assert ops == e["graph"]["ops"]
         assert "com.microsoft.SkipLayerNormalization" not in ops and ops.get("com.microsoft.QAttention", 0) > 0
     a = OnnxRunner(ort_art / "model.int8.onnx", threads=1)
-    b = OrtFormatRunner(ort_art / "model.int8.ort", threads=1)
+    b = OnnxRunner(ort_art / "model.int8.ort", threads=1)
     assert b.info()["model_format"] == "ORT"
     assert np.abs(a.run_batched(ids, 8) - b.run_batched(ids, 8)).max() <= 1e-5
     assert np.abs(np.concatenate([a.logits([x]) for x in ids]) - np.concatenate([b.logits([x]) for x in ids])).max() <= 1e-5
@@ -286,7 +279,7 @@ def test_ort_files_match_sources_without_skip_layer_norm(ort_art, encoder):
     assert t.info()["model_format"] == "ORT"
     assert np.abs(t.logits_text(texts[:8]) - a.logits(ids[:8])).max() <= 1e-5
     with pytest.raises(AlbertEdgeError, match="text-in"):
-        OrtFormatRunner(ort_art / "model.int8.text.ort")
+        OnnxRunner(ort_art / "model.int8.text.ort")
     cfg = _config_lines(ort_art / "required_operators.config")
     assert "ai.onnx.contrib;1;SentencepieceTokenizer" in cfg
     assert not any("SkipLayerNormalization" in ln for ln in cfg)

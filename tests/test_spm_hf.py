@@ -56,7 +56,7 @@ def _built(name: str) -> Built:
         else:
             folder = OWN_DIR
         checker = spm_hf.HFChecker(folder)
-        model, facts = spm_hf.build_hf_spm(folder, tokenizer=checker.tok)
+        model, facts = spm_hf._build_hf_spm(folder, tokenizer=checker.tok)
         _BUILT[name] = Built(name, folder, checker, model, facts)
     return _BUILT[name]
 
@@ -171,7 +171,7 @@ def test_tokenizer_json_only_folder(tmp_path):
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         (tmp_path / name).write_bytes((off / name).read_bytes())
     checker = spm_hf.HFChecker(tmp_path)
-    model, facts = spm_hf.build_hf_spm(tmp_path, tokenizer=checker.tok)
+    model, facts = spm_hf._build_hf_spm(tmp_path, tokenizer=checker.tok)
     assert facts["source"]["file"] == "tokenizer.json"
     texts, _ = read_labeled_tsv(SAMPLES_TSV)
     texts += _generated("official")[:1500]
@@ -187,10 +187,23 @@ def test_pipeline_beyond_a_charsmap_is_refused():
     try:
         tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
         with pytest.raises(AlbertEdgeError, match="prepend_scheme 'first'"):
-            spm_hf.build_hf_spm(OWN_DIR, tokenizer=tok)
+            spm_hf._build_hf_spm(OWN_DIR, tokenizer=tok)
         tok.backend_tokenizer.pre_tokenizer = saved[0]
         tok.backend_tokenizer.normalizer = normalizers.Sequence([saved[1], normalizers.Replace(Regex("[0-9]+"), "0")])
         with pytest.raises(AlbertEdgeError, match="normalizer step Replace"):
-            spm_hf.build_hf_spm(OWN_DIR, tokenizer=tok)
+            spm_hf._build_hf_spm(OWN_DIR, tokenizer=tok)
     finally:
         tok.backend_tokenizer.pre_tokenizer, tok.backend_tokenizer.normalizer = saved
+
+
+def test_disk_cache_returns_the_built_bytes_and_rebuilds_a_corrupt_entry(tmp_path, monkeypatch):
+    """Every export writes spiece.hf.model; the cache must hand back exactly what a build makes, and a
+    damaged cache entry must be rebuilt, never used."""
+    monkeypatch.setenv("ALBERT_EDGE_CACHE", str(tmp_path / "cache"))
+    built = _built("own")
+    first, facts = spm_hf.build_hf_spm(built.folder, tokenizer=built.checker.tok)
+    assert first == built.model and facts["sha256"] == built.facts["sha256"]
+    (entry,) = (tmp_path / "cache" / "spm-hf").glob("*.model")
+    entry.write_bytes(b"garbage")
+    again, _ = spm_hf.build_hf_spm(built.folder, tokenizer=built.checker.tok)
+    assert again == built.model and entry.read_bytes() == built.model

@@ -39,7 +39,7 @@ class Thresholds:
         if precision == "fp32":
             if not r["max_abs_diff"] <= self.fp32_max_abs:
                 fails.append(f"{what} {r['max_abs_diff']:.2e} > {self.fp32_max_abs:.0e}")
-            if not r["agreement"] >= self.fp32_min_agreement:
+            if "agreement" in r and not r["agreement"] >= self.fp32_min_agreement:
                 fails.append(f"label agreement {100 * r['agreement']:.2f}% < {100 * self.fp32_min_agreement:.1f}%")
         elif precision == "fp16" and not r["max_abs_diff"] <= self.fp16_max_abs:
             fails.append(f"{what} {r['max_abs_diff']:.2e} > {self.fp16_max_abs:.0e}")

@@ -34,7 +34,9 @@ def test_end_to_end_through_console_script(cli, tiny_ckpt, tmp_path):
     assert r.returncode == 0, r.stderr + r.stdout
     assert "model.int8.onnx" in r.stdout and "PASS" in r.stdout
     parity = json.loads((out / "parity.json").read_text())
-    assert parity["passed"] and len(parity["artifacts"]) == 2
+    # export onnx / quantize onnx also write the text-in and ORT-format files by default (issue 14).
+    assert parity["passed"] and {a["file"] for a in parity["artifacts"]} == {
+        "model.onnx", "model.int8.onnx", "model.text.onnx", "model.int8.text.onnx", "model.int8.text.ort", "model.int8.ort"}
     r = cli("predict", out, "what a wonderful film", "-", "--json", input="dull and lifeless\n")
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]

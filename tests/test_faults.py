@@ -333,7 +333,7 @@ def test_overwrite_with_another_checkpoint_drops_stale_parity(verified_art, othe
     names = {p.name for p in verified_art.iterdir()}
     assert "parity.json" not in names and "model.int8.onnx" not in names and "notes.txt" in names
     m = json.loads((verified_art / "manifest.json").read_text())
-    assert [a["file"] for a in m["artifacts"]] == ["model.onnx"]
+    assert [a["file"] for a in m["artifacts"]] == ["model.onnx", "model.text.onnx"]
     assert main(["check", str(verified_art), "--quiet"]) == 0
 
 
@@ -418,13 +418,13 @@ def test_real_disk_full_during_export(tiny_ckpt, tmp_path, spiece_dir, capsys):
     mounted = _mount_tmpfs(disk, str(int(small_size * 1.6 + 4e6)))
     try:
         out = disk / "art"
-        assert main(["export", "onnx", "--model", str(tiny_ckpt), str(out), "--quiet"]) == 0
+        assert main(["export", "onnx", "--model", str(tiny_ckpt), str(out), "--quiet", "--no-text"]) == 0
         capsys.readouterr()
         before = listing(out)
         if not mounted:
             os.environ[FAULT_ENV] = "manifest:model.onnx:enospc"
         try:
-            run_main(["export", "onnx", "--model", big, out, "--overwrite", "--quiet"], capsys, 2, "no space left on device", "is unchanged")
+            run_main(["export", "onnx", "--model", big, out, "--overwrite", "--quiet", "--no-text"], capsys, 2, "no space left on device", "is unchanged")
         finally:
             os.environ.pop(FAULT_ENV, None)
         assert listing(out) == before and not leftovers(out)

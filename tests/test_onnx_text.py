@@ -57,10 +57,12 @@ def trained_ckpt(tmp_path_factory, spiece_dir):
 
 @pytest.fixture(scope="module")
 def hf_spm_built(trained_ckpt):
-    """The HF-exact SentencePiece bytes and facts (text_spm_model's default path; built once: ~2-10 s)."""
-    data, facts = ot.text_spm_model(trained_ckpt)
-    assert facts["hf_exact"] is True and facts["bytes"] == len(data)
-    return data, facts
+    """The HF-exact SentencePiece bytes and facts (what every export writes as spiece.hf.model)."""
+    from albert_edge.spm_hf import build_hf_spm
+
+    data, facts = build_hf_spm(trained_ckpt)
+    assert facts["bytes"] == len(data)
+    return data, {"hf_exact": True, "source": facts["source"], "sha256": facts["sha256"], "bytes": facts["bytes"]}
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +77,9 @@ def art(tmp_path_factory, trained_ckpt, hf_spm_built):
     from albert_edge.quantize.onnx_quant import quantize_onnx
 
     folder = tmp_path_factory.mktemp("text-art") / "art"
-    export_onnx(trained_ckpt, folder, quiet=True)
-    quantize_onnx(folder, quiet=True)
+    export_onnx(trained_ckpt, folder, quiet=True, text=False)  # the text-in models are added below, step by step
+    quantize_onnx(folder, quiet=True, text=False, ort=False)
+    assert (folder / "spiece.hf.model").read_bytes() == hf_spm_built[0]  # what the export wrote is the HF-exact model
     entries = ot.add_text_models(folder, spm_model=hf_spm_built[0], spm_facts=hf_spm_built[1], quiet=True)
     assert [e["file"] for e in entries] == ["model.text.onnx", "model.int8.text.onnx"]
     return folder

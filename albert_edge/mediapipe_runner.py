@@ -137,8 +137,8 @@ class MediaPipeRunner(Runner):
         return self.logits_text(texts)
 
     def run_batched_text(self, texts, batch_size: int = 32, lengths=None, progress=None) -> np.ndarray:
-        """TextOnnxRunner's signature; MediaPipe classifies one text per call and pads each to the
-        file's one length, so batching and `lengths` change nothing here."""
+        """MediaPipe classifies one text per call and pads each to the file's one length, so batching
+        and `lengths` change nothing here."""
         return self.logits_text(list(texts), progress=progress)
 
     def predict_text(self, texts) -> list[dict]:

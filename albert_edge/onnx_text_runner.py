@@ -41,12 +41,9 @@ class TextOnnxRunner(Runner):
     def logits(self, ids_list):
         raise AlbertEdgeError(f"{self.name} takes raw text (its tokenizer is in the graph); use logits_text(texts)")
 
-    def logits_text(self, texts: list[str], progress=None) -> np.ndarray:
+    def logits_text(self, texts: list[str]) -> np.ndarray:
         """Logits for a batch of raw strings (padded in the graph to the batch's longest text)."""
-        out = self._run(texts, "logits")
-        if progress is not None:
-            progress.update(len(out))
-        return out
+        return self._run(texts, "logits")
 
     def probabilities_text(self, texts: list[str]) -> np.ndarray:
         return self._run(texts, "probabilities")
@@ -58,21 +55,6 @@ class TextOnnxRunner(Runner):
         if not all(isinstance(t, str) for t in texts):
             raise AlbertEdgeError("a text-in model takes str texts")
         return self.session.run([output], {self.input_name: np.array(texts, dtype=object)})[0]
-
-    def run_batched_text(self, texts: list[str], batch_size: int = 32, lengths: list[int] | None = None, progress=None) -> np.ndarray:
-        """Logits for many texts in batches; with `lengths` (e.g. token counts) batches group similar
-        lengths as Runner.run_batched does, else characters are the proxy."""
-        key = lengths if lengths is not None else [len(t) for t in texts]
-        order = sorted(range(len(texts)), key=lambda i: key[i])
-        out: list[np.ndarray | None] = [None] * len(texts)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            res = self.logits_text([texts[i] for i in idx])
-            for j, i in enumerate(idx):
-                out[i] = res[j]
-            if progress is not None:
-                progress.update(len(idx))
-        return np.stack(out).astype(np.float32)
 
     def token_ids(self, texts: list[str]) -> list[list[int]] | None:
         """The ids the file's own tokenizer graph feeds its model (verify compares them with Hugging

@@ -48,16 +48,30 @@ class Runner:
 
     def run_batched(self, ids_list: list[list[int]], batch_size: int = 32, progress=None) -> np.ndarray:
         """Logits for many texts; batches are formed from similar lengths to keep padding small."""
-        order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
-        out: list[np.ndarray | None] = [None] * len(ids_list)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            res = self.logits([ids_list[i] for i in idx])
-            for j, i in enumerate(idx):
-                out[i] = res[j]
-            if progress is not None:
-                progress.update(len(idx))
-        return np.stack(out).astype(np.float32)
+        return _in_batches([len(x) for x in ids_list], batch_size, lambda idx: self.logits([ids_list[i] for i in idx]), progress)
+
+    def run_batched_text(self, texts: list[str], batch_size: int = 32, lengths: list[int] | None = None, progress=None) -> np.ndarray:
+        """Scores for many raw texts (text-in runners); with `lengths` (token counts) the batches are the
+        same as run_batched's for those ids, else characters are the proxy."""
+        key = lengths if lengths is not None else [len(t) for t in texts]
+        return _in_batches(key, batch_size, lambda idx: self.logits_text([texts[i] for i in idx]), progress)
+
+    def logits_text(self, texts: list[str]) -> np.ndarray:
+        raise AlbertEdgeError(f"{self.name} takes token ids, not raw text")
+
+
+def _in_batches(keys: list[int], batch_size: int, fn, progress=None) -> np.ndarray:
+    """fn(indices) over batches of similar keys (sorted), rows put back in input order."""
+    order = sorted(range(len(keys)), key=lambda i: keys[i])
+    out: list[np.ndarray | None] = [None] * len(keys)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        res = fn(idx)
+        for j, i in enumerate(idx):
+            out[i] = res[j]
+        if progress is not None:
+            progress.update(len(idx))
+    return np.stack(out).astype(np.float32)
 
 
 class TorchRunner(Runner):

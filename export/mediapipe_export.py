@@ -23,9 +23,6 @@ ROW_SCALED_CLASS), fp16 (float_casting), fp32.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
-import warnings
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
@@ -44,22 +41,6 @@ def signature_key(seq_len: int) -> str:
     from .tflite_export import signature_key as key
 
     return key(seq_len)
-
-
-def probabilities_module(model):
-    """The classifier with a softmax after the logits, for litert-torch (output name = dict key)."""
-    import torch
-
-    class Probabilities(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            logits = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
-            return {OUTPUT_NAME: torch.softmax(logits, dim=-1)}
-
-    return Probabilities(model).eval()
 
 
 # The word-embedding table of the int8 file is stored as int8 rows + one fp32 scale per row, built
@@ -110,40 +91,11 @@ def int8_word_embeddings(model, enabled: bool = True):
 
 
 def convert_probabilities(model, seq_len: int, quiet: bool = False) -> bytes:
-    """One-signature .tflite (seq_{L}) ending in SOFTMAX.
+    """One signature at seq_len ending in a softmax, converted like `export tflite` (the LayerNorm-fold
+    barriers of tflite_sharing included)."""
+    from .tflite_export import convert_buckets
 
-    Mirrors export/tflite_export.convert_buckets (same int32 sample inputs, same optimization
-    barriers, same one-line errors); it is not called directly because it always traces the
-    logits-only wrapper and names the output "logits"."""
-    import torch
-
-    from ..progress import step
-    from ..tflite_runner import native_stderr_captured
-    from .tflite_sharing import barriers_enabled, layer_input_barriers
-
-    if quiet or not sys.stderr.isatty():
-        os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    failure = None
-    with native_stderr_captured() as native:  # TensorFlow's import-time oneDNN line (see tflite_export)
-        try:
-            import litert_torch
-        except ImportError as e:
-            failure = str(e)
-    if failure is not None:
-        tail = " ".join(native["text"].strip().splitlines()[-1:])
-        raise AlbertEdgeError(f"cannot import litert-torch ({failure})" + (f"; native log: {tail[:200]}" if tail else ""))
-    z = torch.zeros((1, seq_len), dtype=torch.int32)
-    conv = litert_torch.Converter()
-    conv.signature(signature_key(seq_len), probabilities_module(model), sample_kwargs={"input_ids": z + 5, "attention_mask": z + 1, "token_type_ids": z})
-    with step(f"converting with litert-torch (one signature: {seq_len} tokens, softmax output)", quiet):
-        try:
-            with torch.no_grad(), warnings.catch_warnings(), layer_input_barriers(model, barriers_enabled()):
-                warnings.simplefilter("ignore", FutureWarning)
-                edge = conv.convert()
-        except Exception as e:  # the converter raises many types; the user needs one line
-            msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-            raise AlbertEdgeError(f"litert-torch could not convert the model: {msg}") from None
-    return bytes(edge.model_content())
+    return convert_buckets(model, (seq_len,), quiet, probabilities=True)
 
 
 def quantize_bytes(data: bytes, precision: str, quiet: bool = False) -> tuple[bytes, dict]:

@@ -78,7 +78,7 @@ def _existing_max_length(folder: Path, ckpt) -> int | None:
     return m.get("max_seq_length")
 
 
-def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | None = None) -> bytes:
+def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | None = None, probabilities: bool = False) -> bytes:
     """Convert `model` (AlbertForSequenceClassification, eval) to one .tflite with a signature per bucket.
 
     fold_barriers (default: on, unless ALBERT_EDGE_TFLITE_FOLD_BARRIERS=0) keeps the converter from
@@ -105,14 +105,15 @@ def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | N
         tail = " ".join(native["text"].strip().splitlines()[-1:])
         raise AlbertEdgeError(f"cannot import litert-torch ({failure})" + (f"; native log: {tail[:200]}" if tail else ""))
 
-    wrapped = logits_only(model, as_dict=True)
+    wrapped = logits_only(model, as_dict=True, probabilities=probabilities)  # MediaPipe's file ends in a softmax
     conv = litert_torch.Converter()
     for L in buckets:
         # int32 in the graph: what phones feed, and litert-torch would downcast int64 anyway.
         z = torch.zeros((1, L), dtype=torch.int32)
         sample = {"input_ids": z + 5, "attention_mask": z + 1, "token_type_ids": z}
         conv.signature(signature_key(L), wrapped, sample_kwargs=sample)
-    with step(f"converting with litert-torch ({len(buckets)} signature{'s' if len(buckets) > 1 else ''}: {', '.join(map(str, buckets))})", quiet):
+    head = ", softmax output" if probabilities else ""
+    with step(f"converting with litert-torch ({len(buckets)} signature{'s' if len(buckets) > 1 else ''}: {', '.join(map(str, buckets))}{head})", quiet):
         try:
             with torch.no_grad(), warnings.catch_warnings(), layer_input_barriers(model, barriers_enabled() if fold_barriers is None else fold_barriers):
                 # torch.export's pytree deprecation chatter, not actionable for users.

@@ -199,7 +199,7 @@ def save_manifest(folder: str | os.PathLike, manifest: dict) -> None:
 
 
 def upsert_artifact(manifest: dict, entry: dict) -> None:
-    """Replace the entry for the same file, else append; keeps a stable order by file name."""
+    """Replace the entry for the same file, else append; order: registry format, precision, file name."""
     arts = [a for a in manifest["artifacts"] if a["file"] != entry["file"]]
     arts.append(entry)
     manifest["artifacts"] = sorted(arts, key=_formats.order_key)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import weakref
 from pathlib import Path
 
@@ -28,6 +29,26 @@ from .errors import AlbertEdgeError
 from .runners import Runner
 
 SCORES = "probabilities"
+INSTALL_HINT = "pip install 'albert-edge[mediapipe]' -c constraints.txt"
+
+
+def require_mediapipe(what: str = "this command"):
+    """The mediapipe package, or a one-line AlbertEdgeError naming the install command."""
+    try:
+        import mediapipe  # noqa: F401  (imports cv2 and the native task library: ~3 s)
+    except ImportError as e:
+        raise AlbertEdgeError(f"{what} needs mediapipe ({e}); install it with: {INSTALL_HINT}") from None
+    return sys.modules["mediapipe"]
+
+
+def mediapipe_version() -> str | None:
+    import importlib.metadata as md
+
+    try:
+        return md.version("mediapipe")
+    except md.PackageNotFoundError:
+        return None
+
 _OPEN: "weakref.WeakSet[MediaPipeRunner]" = weakref.WeakSet()
 
 
@@ -46,7 +67,6 @@ class MediaPipeRunner(Runner):
     outputs = SCORES  # rows are probabilities (softmax in the graph): never softmax them again
 
     def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None, **kwargs):
-        from .export.mediapipe_metadata import require_mediapipe
         from .tflite_runner import native_stderr_captured, _native_error
 
         self.path = Path(path)
@@ -156,7 +176,6 @@ class MediaPipeRunner(Runner):
         raise AlbertEdgeError(f"{self.name} is run by MediaPipe on raw text (its own tokenizer); call logits_text(texts), not logits(ids)")
 
     def info(self):
-        from .export.mediapipe_metadata import mediapipe_version
 
         return {
             "runtime": f"MediaPipe Tasks TextClassifier (mediapipe {mediapipe_version()})",

@@ -26,13 +26,13 @@ import contextlib
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..formats import INPUT_NAMES
 
 HELP = "export a MediaPipe-ready TFLite text classifier (one sequence length, softmax output, tokenizer + labels in its metadata)"
 FILES = {"int8": "model.int8.mediapipe.tflite", "fp16": "model.fp16.mediapipe.tflite", "fp32": "model.mediapipe.tflite"}
 PRECISIONS = ("int8", "fp16", "fp32")
 QUANT_MODE = {"int8": "dynamic", "fp16": "fp16"}
 DEFAULT_MAX_LENGTH = 128
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "probabilities"
 CLIENT = "mediapipe"
 
@@ -101,7 +101,7 @@ def convert_probabilities(model, seq_len: int, quiet: bool = False) -> bytes:
 def quantize_bytes(data: bytes, precision: str, quiet: bool = False) -> tuple[bytes, dict]:
     """int8 / fp16 with ai-edge-quantizer, the recipes of `quantize tflite`; then the buffer merge."""
     from ..progress import step
-    from ..quantize.tflite_quant import RECIPE_NAME, _shared_buffer_rewrites_filtered, recipe_for
+    from .tflite_recipes import RECIPE_NAME, _shared_buffer_rewrites_filtered, recipe_for
     from .tflite_buffers import compact
 
     mode = QUANT_MODE[precision]

@@ -31,29 +31,11 @@ import types
 import zipfile
 
 from ..errors import AlbertEdgeError
+from ..mediapipe_runner import INSTALL_HINT, mediapipe_version, require_mediapipe  # noqa: F401
 
 MEDIAPIPE_VERSION = "1.2.3"  # the version measured here (pinned by the `mediapipe` extra)
-INSTALL_HINT = "pip install 'albert-edge[mediapipe]' -c constraints.txt"
 METADATA_NAME = "TFLITE_METADATA"  # MetadataPopulator.METADATA_FIELD_NAME
 _PYWRAP = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
-
-
-def require_mediapipe(what: str = "this command"):
-    """The mediapipe package, or a one-line AlbertEdgeError naming the install command."""
-    try:
-        import mediapipe  # noqa: F401  (imports cv2 and the native task library: ~3 s)
-    except ImportError as e:
-        raise AlbertEdgeError(f"{what} needs mediapipe ({e}); install it with: {INSTALL_HINT}") from None
-    return sys.modules["mediapipe"]
-
-
-def mediapipe_version() -> str | None:
-    import importlib.metadata as md
-
-    try:
-        return md.version("mediapipe")
-    except md.PackageNotFoundError:
-        return None
 
 
 # --------------------------------------------------------------------------- parser version

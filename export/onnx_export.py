@@ -7,11 +7,11 @@ import warnings
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..formats import INPUT_NAMES
 from .. import options
 
 HELP = "export a fine-tuned ALBERT checkpoint to fp32 ONNX (model.onnx) in an artifacts folder"
 ONNX_FILE = "model.onnx"
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
 DEFAULT_MAX_LENGTH = 128
 

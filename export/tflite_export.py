@@ -15,13 +15,13 @@ import warnings
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..formats import INPUT_NAMES
 from .. import options
 from .wrappers import logits_only
 
 HELP = "export a checkpoint to TFLite (LiteRT): fp32 model.tflite with one signature per sequence bucket"
 FILE = "model.tflite"
 DEFAULT_BUCKETS = (32, 64, 128)
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "logits"
 
 

@@ -36,12 +36,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration", metavar="FILE.tsv", help="labeled sentences for --mode static (sentence<TAB>label)")
     p.add_argument("--calibration-size", type=options.positive_int, default=256, help="sentences used for calibration (default %(default)s)")
     p.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True, help="per-output-channel weight scales (default on)")
+    # Measured on the AVX2 machine without VNNI: 7-bit weights cut the mean |Δlogit| ~6x and lifted SST-2
+    # label agreement from 97.3% to 99.4% (README, "Why ALBERT needs care").
     p.add_argument(
         "--reduce-range",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="7-bit weights (default on): x86 CPUs without VNNI multiply uint8 x int8 with a saturating 16-bit "
-        "instruction; measured here it cut the mean |Δlogit| ~6x and lifted label agreement from 97.3%% to 99.4%%",
+        help="7-bit weights (default on): x86 CPUs without VNNI multiply uint8 x int8 with a saturating 16-bit instruction",
     )
     p.add_argument("--no-fusion", dest="fusion", action="store_false", help="skip onnxruntime's transformer fusions (debugging)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model.int8.onnx")

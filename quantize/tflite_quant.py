@@ -14,66 +14,17 @@ Modes (all keep every signature / sequence bucket of the fp32 file):
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import sys
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..export.tflite_recipes import MODES, RECIPE_NAME, _shared_buffer_rewrites_filtered, recipe_for  # noqa: F401
 
 HELP = "quantize model.tflite: int8 weights (dynamic, default), fp16 weights, or full int8 (static, gated)"
 SOURCE = "model.tflite"
-MODES = ("dynamic", "fp16", "static")
 OUTPUT_FILE = {"dynamic": "model.int8.tflite", "fp16": "model.fp16.tflite", "static": "model.int8.tflite"}
 PRECISION = {"dynamic": "int8", "fp16": "fp16", "static": "int8"}
-RECIPE_NAME = {"dynamic": "dynamic_wi8_afp32", "fp16": "float_casting_wfp16_afp32", "static": "static_wi8_ai8"}
 CALIBRATION_TEXTS = 200
-
-_FP16_RECIPE = [
-    {
-        "regex": ".*",
-        "operation": "*",
-        "algorithm_key": "float_casting",
-        "op_config": {
-            "weight_tensor_config": {"num_bits": 16, "dtype": "FLOAT"},
-            "compute_precision": "FLOAT",
-            "explicit_dequantize": True,
-        },
-    }
-]
-
-
-class _SharedBufferRewrite(logging.Filter):
-    """ai-edge-quantizer warns on the root logger for every extra tensor that reads an already
-    quantized buffer ("... is overriding other previously quantized data in buffer N"). In ALBERT
-    that is every later application of a shared weight, i.e. the point of the model, and each
-    application writes the same data from the same fp32 weights; the parity checks after
-    quantization catch anything else. 28 such lines for the demo model's fp16 file."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "is overriding other previously quantized data" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _shared_buffer_rewrites_filtered():
-    root, f = logging.getLogger(), _SharedBufferRewrite()
-    root.addFilter(f)
-    try:
-        yield
-    finally:
-        root.removeFilter(f)
-
-
-def recipe_for(mode: str):
-    from ai_edge_quantizer import recipe
-
-    if mode == "dynamic":
-        return recipe.dynamic_wi8_afp32()
-    if mode == "fp16":
-        return [dict(r) for r in _FP16_RECIPE]
-    if mode == "static":
-        return recipe.static_wi8_ai8()
-    raise AlbertEdgeError(f"unknown quantization mode {mode!r} (choose {', '.join(MODES)})")
 
 
 def _encoder(folder: Path, manifest: dict):

@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="MODEL_DIR", help="checkpoint to export (default: a tiny random ALBERT; the demo model works but is slow under qemu)")
     p.add_argument("--files", metavar="FILES", help=f"comma-separated artifact files (default: {','.join(DEFAULT_FILES)})")
     p.add_argument("--data", metavar="FILE.tsv", help="labeled sentences (default: the shipped samples)")
-    p.add_argument("--limit", type=options.positive_int, default=48, help="sentences to run (default %(default)s; qemu is ~360x slower than native)")
+    p.add_argument("--limit", type=options.positive_int, default=48, help="sentences to run (default %(default)s; emulation is hundreds of times slower than native)")
     p.add_argument("--root", default=str(DEFAULT_ROOT), help="cached aarch64 root (default %(default)s)")
     p.add_argument("--work", default=str(DEFAULT_WORK), help="scratch folder for the checkpoint, artifacts and logits (default %(default)s)")
     p.add_argument("--rebuild-root", action="store_true", help="rebuild the aarch64 root from scratch")

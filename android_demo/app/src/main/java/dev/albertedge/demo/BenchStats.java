@@ -5,7 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The STATS object of the benchmark schema (albert_edge/benchmarks/schema.py): p10/p50/p90/p99,
+ * The STATS object of the benchmark schema (benchmarks/schema.py): p10/p50/p90/p99,
  * mean, min, max, iqr, n, with numpy's default (linear) percentile so desktop and phone numbers
  * are computed the same way.
  */

@@ -12,7 +12,7 @@ import java.util.TimeZone;
 /**
  * The app's benchmark mode: per-bucket latency on synthetic inputs of exactly bucket tokens, plus
  * end-to-end latency (tokenize + pad + run) of one real sentence; written as a result of the shared
- * benchmark schema (albert_edge/benchmarks/schema.py, kind "albert-edge-bench", tool "android-app").
+ * benchmark schema (benchmarks/schema.py, i.e. albert_edge.benchmarks.schema, kind "albert-edge-bench", tool "android-app").
  */
 public final class Benchmark {
     public static final String TOOL = "android-app";

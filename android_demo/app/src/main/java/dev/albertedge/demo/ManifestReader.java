@@ -50,6 +50,7 @@ final class ManifestReader {
         JSONObject tok = m.getJSONObject("tokenizer");
         return new ModelSpec(labels, m.getInt("max_seq_length"), buckets, keys, artifactFile,
                 entry.getString("precision"), entry.getLong("bytes"), entry.optString("sha256", ""), model,
-                tok.optInt("cls_id", 2), tok.optInt("sep_id", 3), tok.optInt("pad_id", 0));
+                // Required: the ids come from the manifest (the export wrote them), never assumed.
+                tok.getInt("cls_id"), tok.getInt("sep_id"), tok.getInt("pad_id"));
     }
 }

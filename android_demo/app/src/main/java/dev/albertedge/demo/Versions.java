@@ -1,6 +1,6 @@
 package dev.albertedge.demo;
 
-/** Versions reported in benchmark results; tests/test_android.py checks them against build.gradle. */
+/** Versions reported in benchmark results; tests/test_android_apk.py checks LITERT against build.gradle. */
 public final class Versions {
     private Versions() {}
 

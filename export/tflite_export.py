@@ -30,18 +30,10 @@ def signature_key(seq_len: int) -> str:
 
 
 def parse_buckets(text: str | None) -> tuple[int, ...] | None:
-    """"32,64,128" -> (32, 64, 128); a one-line AlbertEdgeError for anything else."""
-    if text is None:
-        return None
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    if not parts:
-        raise AlbertEdgeError(f"--buckets {text!r} is empty; give sequence lengths like 32,64,128")
-    out = []
-    for p in parts:
-        if not p.isdigit() or int(p) < 2:
-            raise AlbertEdgeError(f"--buckets {text!r}: {p!r} is not a sequence length (an integer >= 2)")
-        out.append(int(p))
-    return tuple(sorted(set(out)))
+    """"32,64,128" -> (32, 64, 128) (options.int_list, the one parser of integer lists); None stays None."""
+    from ..options import int_list
+
+    return None if text is None else tuple(int_list(text, "--buckets", minimum=2))
 
 
 def resolve_buckets(buckets, max_length: int | None, max_positions: int) -> tuple[tuple[int, ...], int]:

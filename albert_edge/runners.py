@@ -194,7 +194,8 @@ class OnnxRunner(Runner):
 
     def info(self):
         return {"runtime": "onnxruntime", "threads": self.threads, "providers": self.session.get_providers(),
-                "session_config": session_config_entries(), "model_format": "ORT" if self.path.suffix == ".ort" else "ONNX"}
+                "disabled_optimizers": list(ORT_DISABLED_OPTIMIZERS), "session_config": session_config_entries(),
+                "model_format": "ORT" if self.path.suffix == ".ort" else "ONNX"}
 
 
 def tokenizer_ids(manifest: dict) -> dict:

@@ -57,8 +57,10 @@ def _export_and_quantize(folder, ckpt):
     from albert_edge.export.onnx_export import export_onnx
     from albert_edge.quantize.onnx_quant import quantize_onnx
 
-    export_onnx(ckpt, folder, quiet=True)
-    quantize_onnx(folder, quiet=True)
+    # id-input models only: the text-in / ORT files (written by default) have their own tests and cost
+    # seconds per fixture (test_onnx_text.py, test_cli.py, test_pipeline.py, test_realdata.py cover the default).
+    export_onnx(ckpt, folder, quiet=True, text=False)
+    quantize_onnx(folder, quiet=True, text=False, ort=False)
     return folder
 
 

@@ -25,7 +25,14 @@ def test_demo_model_all_formats_pass_default_gate(cli, tmp_path):
     rep = json.loads((out / "parity.json").read_text())
     assert rep["sentences"] == 872
     by_file = {a["file"]: a for a in rep["artifacts"]}
-    assert set(by_file) == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.fp16.tflite"}
+    assert set(by_file) == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.fp16.tflite",
+                           "model.text.onnx", "model.int8.text.onnx", "model.int8.text.ort", "model.int8.ort", "model.int8.mediapipe.tflite"}
+    # Formats that tokenize by themselves give Hugging Face's ids on every sentence; re-packagings equal their source.
+    assert by_file["model.text.onnx"]["token_id_mismatches"] == 0 and by_file["model.int8.text.onnx"]["token_id_mismatches"] == 0
+    for f in ("model.text.onnx", "model.int8.text.onnx", "model.int8.text.ort", "model.int8.ort"):
+        assert by_file[f]["vs_derived_from"]["max_abs_diff"] <= 1e-5, f
+    mp = [a for a in rep["artifacts"] if a["file"] == "model.int8.mediapipe.tflite"]
+    assert len(mp) == 2 and all(a["max_sum_error"] <= 1e-4 for a in mp)  # MediaPipe itself + the LiteRT runner
     assert all(a["passed"] for a in by_file.values())
     assert rep["reference"]["accuracy"] >= 0.80
     man = json.loads((out / "manifest.json").read_text())

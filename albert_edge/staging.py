@@ -23,7 +23,7 @@ import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from . import faults
 from .errors import AlbertEdgeError
@@ -56,11 +56,9 @@ def current(folder: str | os.PathLike) -> Path:
     return txn.dir if txn is not None else Path(folder)
 
 
-def _link_tree(src: Path, dst: Path, keep: Callable[[str], bool]) -> None:
-    """Hard-link (copy where links fail) the kept entries of src into the existing folder dst."""
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hard-link (copy where links fail) the entries of src into the existing folder dst."""
     for entry in os.scandir(src):
-        if not keep(entry.name):
-            continue
         s, d = Path(entry.path), dst / entry.name
         if entry.is_symlink():
             os.symlink(os.readlink(s), d)
@@ -166,11 +164,11 @@ def os_error_message(e: OSError, txn: Transaction | None) -> str:
 
 
 @contextlib.contextmanager
-def transaction(folder: str | os.PathLike, keep: Callable[[str], bool] | None = None, fresh: bool = False) -> Iterator[Transaction]:
+def transaction(folder: str | os.PathLike, fresh: bool = False) -> Iterator[Transaction]:
     """Stage every change to `folder`; swap it in when the block succeeds.
 
-    keep(name) selects which top-level entries of the existing folder are carried into the stage
-    (default: all); fresh=True carries nothing.
+    The staging folder starts as a hard-linked copy of the folder (fresh=True: empty); callers remove
+    what the new state must not keep (artifacts.open_output drops another checkpoint's files).
     """
     target = Path(os.path.abspath(folder))
     if target.is_symlink():
@@ -200,7 +198,7 @@ def transaction(folder: str | os.PathLike, keep: Callable[[str], bool] | None = 
         try:
             os.chmod(stage, 0o777 & ~_umask())
             if target.is_dir() and not fresh:
-                _link_tree(target, stage, keep or (lambda name: True))
+                _link_tree(target, stage)
             faults.point("txn:staged")
             yield txn
             faults.point("txn:before-swap")

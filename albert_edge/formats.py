@@ -159,6 +159,10 @@ REGISTRY += (
 
 # Formats that appear in benchmark results without being albert-edge artifacts.
 REFERENCE_FORMATS = ("pytorch",)
+# File formats of benchmark peers (benchmarks/peerset.py) that no registry entry writes: accepted in
+# benchmark results only, never by the manifest (names() does not list them). "executorch" stays here
+# until the registry has its own entry (then it drops out of this tuple by itself).
+PEER_FORMATS = tuple(n for n in ("openvino", "executorch") if n not in (f.name for f in REGISTRY))
 
 
 def names() -> tuple[str, ...]:

@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extra", action="append", metavar="NAME=PATH.onnx", help="also benchmark this ONNX file (repeatable), e.g. optimum-int8=peer/model_quantized.onnx")
     p.add_argument("--optimum", default=None, metavar="auto|cached|off|DIR",
                    help="Optimum peer: auto = build it with benchmarks/peers/optimum.sh if not cached (default), cached = only if already built (--quick default), off, or a folder holding model.onnx/model_quantized.onnx")
+    p.add_argument("--peers", default=None, metavar="auto|cached|off|NAMES",
+                   help="peers (optimum, litert-stock, executorch-stock, openvino): auto = build missing ones (default), cached = only already built (--quick default), off, or a comma list built as auto")
     p.add_argument("--model", metavar="MODEL_DIR", help="source checkpoint for the PyTorch reference (default: the manifest's source.model_dir)")
     p.add_argument("--no-pytorch", action="store_true", help="skip the PyTorch eager reference")
     p.add_argument("--no-memory", action="store_true", help="skip the per-artifact memory processes")
@@ -99,7 +101,7 @@ def run(args) -> int:
     from .suite import run_suite
 
     optimum = args.optimum or ("cached" if args.quick else "auto")
-    result, paths = run_suite(folder, settings, out_dir=args.out, model=args.model, extras=args.extra, optimum=optimum, model_name=args.name)
+    result, paths = run_suite(folder, settings, out_dir=args.out, model=args.model, extras=args.extra, optimum=optimum, model_name=args.name, peers=args.peers)
     print(summary_table(result))
     for g in result["goals"]:
         verdict = "not measured" if g["met"] is None else ("met" if g["met"] else "MISSED")
@@ -115,19 +117,20 @@ def run_bench(folder, quick: bool = True, out_dir=None, **opts):
     """For `albert-edge pipeline`: benchmark `folder` (quick by default) -> (result_dict, paths).
 
     opts: seq_lens, threads, batches, runs, warmup, budget_s, sentences, memory, pytorch (Settings
-    fields), plus model, extras (list of "name=path.onnx"), optimum ("cached" by default: never
-    builds the peer inside a pipeline), model_name, quiet. Print `report.summary_table(result)`
+    fields), plus model, extras (list of "name=path.onnx"), optimum and peers ("cached" by default:
+    never builds a peer inside a pipeline), model_name, quiet. Print `report.summary_table(result)`
     for the summary.
     """
     from .suite import Settings, run_suite
 
     s = Settings.quick_defaults() if quick else Settings()
-    run_kw = {k: opts.pop(k) for k in ("model", "extras", "optimum", "model_name", "quiet", "source_label") if k in opts}
+    run_kw = {k: opts.pop(k) for k in ("model", "extras", "optimum", "model_name", "quiet", "source_label", "peers") if k in opts}
     for k, v in opts.items():
         if not hasattr(s, k):
             raise TypeError(f"run_bench: unknown option {k!r}")
         setattr(s, k, v)
     run_kw.setdefault("optimum", "cached")
+    run_kw.setdefault("peers", "cached")
     return run_suite(folder, s, out_dir=out_dir, **run_kw)
 
 

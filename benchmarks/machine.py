@@ -1,9 +1,10 @@
-"""What machine the numbers come from, and what its fp32 GEMM peak is — measured, not looked up.
+"""What machine the numbers come from, and what its fp32 and int8 GEMM peaks are — measured, not looked up.
 
-The peak is the best achieved GFLOP/s of a large square fp32 MatMul (n×n·n×n, 2n³ FLOPs) in the
-runtimes the models use, at each thread count, best of several repeats. "Efficiency" of a model is
-its achieved GFLOP/s divided by that peak; both come from the same run on the same (possibly busy)
-machine, so a busy machine lowers both.
+A peak is the best achieved GFLOP/s (GOP/s for int8) of a large square MatMul (n×n·n×n, 2n³ operations)
+in the runtimes the models use, at each thread count: fp32 MatMul (ORT, NumPy, PyTorch) and the integer
+GEMM the int8 models run (ORT MatMulInteger uint8×int8, torch._int_mm). "Efficiency" of a model is its
+achieved rate divided by the peak of its kind (int8 artifacts: the int8 peak); both come from the same
+run on the same (possibly busy) machine.
 """
 
 from __future__ import annotations
@@ -84,13 +85,6 @@ def is_busy(load: list[float] | None, cores: int) -> bool:
     return bool(load) and load[0] > BUSY_LOAD_PER_CORE * cores
 
 
-if __name__ == "__main__":  # `python -m albert_edge.benchmarks.machine busy`: exit 0 when busy now
-    if sys.argv[1:] == ["busy"]:
-        sys.exit(0 if is_busy(load_avg(), os.cpu_count() or 1) else 1)
-    print("usage: python -m albert_edge.benchmarks.machine busy", file=sys.stderr)
-    sys.exit(2)
-
-
 def versions() -> dict[str, str]:
     out = {}
     for n in VERSION_PACKAGES:
@@ -101,95 +95,154 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _best_gflops(fn, n: int, repeats: int, budget_s: float) -> tuple[float, int]:
-    fn()  # warm-up: thread pool start, page faults, kernel selection
-    best, done, t_end = float("inf"), 0, time.perf_counter() + budget_s
-    while done < repeats and (done < 2 or time.perf_counter() < t_end):
+# ---------------------------------------------------------------------------------------------
+# GEMM peaks: what the machine can do, fp32 and int8, measured in this run
+#
+# Why so careful: the 2026-12-01 run measured its fp32 peak once per engine (n=1024, best of 10, in the
+# benchmark's own process) at 195 GFLOP/s on 2 threads where a quiet process measured 332-390: the model
+# then read as 93% "efficient". Now each (engine, dtype, threads) runs in a FRESH process (no other
+# runtime's idle threads), warms up, tries several sizes, keeps the best of many repeats, and the whole
+# set is measured twice — before and after the model rows — so a burst of load at one moment does not
+# become the peak. Every sample's spread is kept (median and p10 next to the best).
+
+PEAK_SIZES = (512, 1024, 2048)
+QUICK_PEAK_SIZES = (512, 1024)
+
+
+def _time_best(fn, repeats: int, budget_s: float) -> tuple[float, list[float]]:
+    for _ in range(2):  # warm-up: thread pool start, page faults, kernel selection, prepacking
+        fn()
+    times, t_end = [], time.perf_counter() + budget_s
+    while len(times) < repeats and (len(times) < 3 or time.perf_counter() < t_end):
         t0 = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t0)
-        done += 1
-    return 2.0 * n**3 / best / 1e9, done
+        times.append(time.perf_counter() - t0)
+    return min(times), times
 
 
-def ort_gemm_peak(n: int, threads: int, repeats: int = 10, budget_s: float = 5.0) -> dict:
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
+def _gemm_model(n: int, dtype: str) -> bytes:
+    """One n x n x n MatMul (fp32) or MatMulInteger (uint8 x int8 -> int32, what dynamic int8 models
+    run) with B as a constant initializer, as the models' weights are (ORT pre-packs it at load)."""
+    from onnx import TensorProto, helper, numpy_helper
 
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["A", "B"], ["C"])],
-        "gemm_peak",
-        [helper.make_tensor_value_info("A", TensorProto.FLOAT, [n, n]), helper.make_tensor_value_info("B", TensorProto.FLOAT, [n, n])],
-        [helper.make_tensor_value_info("C", TensorProto.FLOAT, [n, n])],
-    )
+    rng = np.random.default_rng(0)
+    if dtype == "int8":
+        b = numpy_helper.from_array(rng.integers(-64, 64, (n, n), dtype=np.int8), "B")
+        node = helper.make_node("MatMulInteger", ["A", "B"], ["C"])
+        a_t, c_t = TensorProto.UINT8, TensorProto.INT32
+    else:
+        b = numpy_helper.from_array(rng.standard_normal((n, n), dtype=np.float32), "B")
+        node = helper.make_node("MatMul", ["A", "B"], ["C"])
+        a_t, c_t = TensorProto.FLOAT, TensorProto.FLOAT
+    graph = helper.make_graph([node], "gemm_peak", [helper.make_tensor_value_info("A", a_t, [n, n])], [helper.make_tensor_value_info("C", c_t, [n, n])], initializer=[b])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = min(model.ir_version, 9)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    gf, done = _best_gflops(lambda: sess.run(None, {"A": a, "B": b}), n, repeats, budget_s)
-    return {"engine": "onnxruntime", "threads": threads, "n": n, "gflops": round(gf, 2), "repeats": done}
+    return model.SerializeToString()
 
 
-def torch_gemm_peak(n: int, threads: int, repeats: int = 10, budget_s: float = 5.0) -> dict:
-    import torch
+def _gemm_fn(engine: str, dtype: str, n: int, threads: int):
+    rng = np.random.default_rng(1)
+    if engine == "onnxruntime":
+        import onnxruntime as ort
 
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(_gemm_model(n, dtype), so, providers=["CPUExecutionProvider"])
+        a = rng.integers(0, 255, (n, n), dtype=np.uint8) if dtype == "int8" else rng.standard_normal((n, n), dtype=np.float32)
+        return lambda: sess.run(None, {"A": a})
+    if engine == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
         g = torch.Generator().manual_seed(0)
-        a = torch.randn(n, n, generator=g)
-        b = torch.randn(n, n, generator=g)
-        gf, done = _best_gflops(lambda: torch.mm(a, b), n, repeats, budget_s)
-    finally:
-        torch.set_num_threads(old)
-    return {"engine": "torch", "threads": threads, "n": n, "gflops": round(gf, 2), "repeats": done}
+        if dtype == "int8":
+            a = torch.randint(-128, 127, (n, n), dtype=torch.int8, generator=g)
+            b = torch.randint(-64, 64, (n, n), dtype=torch.int8, generator=g)
+            return lambda: torch._int_mm(a, b)
+        a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
+        return lambda: torch.mm(a, b)
+    if engine == "numpy" and dtype == "fp32":
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        b = rng.standard_normal((n, n), dtype=np.float32)
+        return lambda: a @ b
+    raise ValueError(f"no {dtype} GEMM for engine {engine}")
 
 
-def numpy_gemm_peak(n: int, threads: int, repeats: int = 10, budget_s: float = 5.0) -> dict:
-    """NumPy's BLAS reads its thread count at import, so this runs in a fresh process."""
+def peak_inproc(engine: str, dtype: str, threads: int, sizes, repeats: int, budget_s: float) -> dict:
+    """Runs INSIDE a fresh process: best/median/p10 GFLOP/s (GOP/s for int8) per size, best size kept."""
+    rows = []
+    for n in sizes:
+        fn = _gemm_fn(engine, dtype, n, threads)
+        best, times = _time_best(fn, repeats, budget_s / max(1, len(sizes)))
+        rates = sorted(2.0 * n**3 / t / 1e9 for t in times)
+        rows.append({"n": n, "gflops": round(rates[-1], 2), "median_gflops": round(float(np.median(rates)), 2),
+                     "p10_gflops": round(float(np.percentile(rates, 10)), 2), "repeats": len(times)})
+        del fn
+    top = max(rows, key=lambda r: r["gflops"])
+    return {"engine": engine, "dtype": dtype, "threads": threads, "n": top["n"], "gflops": top["gflops"], "repeats": top["repeats"],
+            "median_gflops": top["median_gflops"], "p10_gflops": top["p10_gflops"], "sizes": rows}
+
+
+def peak_subprocess(engine: str, dtype: str, threads: int, sizes, repeats: int, budget_s: float) -> dict:
     env = dict(os.environ)
+    # NumPy's BLAS reads its thread count at import: set for every engine's fresh process alike.
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
         env[k] = str(threads)
-    code = (
-        "import json,sys; from albert_edge.benchmarks.machine import _numpy_inproc; "
-        f"print(json.dumps(_numpy_inproc({n},{repeats},{budget_s})))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120 + budget_s)
-    if out.returncode != 0:
+    job = json.dumps({"engine": engine, "dtype": dtype, "threads": threads, "sizes": list(sizes), "repeats": repeats, "budget_s": budget_s})
+    out = subprocess.run([sys.executable, "-m", "albert_edge.benchmarks.machine", "peak", job], env=env, capture_output=True, text=True, timeout=180 + 4 * budget_s)
+    lines = [ln for ln in out.stdout.strip().splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
         raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}")
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"engine": "numpy", "threads": threads, "n": n, "gflops": res["gflops"], "repeats": res["repeats"]}
+    return json.loads(lines[-1])
 
 
-def _numpy_inproc(n: int, repeats: int, budget_s: float) -> dict:
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    gf, done = _best_gflops(lambda: a @ b, n, repeats, budget_s)
-    return {"gflops": round(gf, 2), "repeats": done}
+# (engine, dtype) pairs measured; int8 = the integer GEMMs the int8 models run (ORT MatMulInteger u8 x s8,
+# torch._int_mm s8 x s8).
+PEAK_ENGINES = (("onnxruntime", "fp32"), ("numpy", "fp32"), ("torch", "fp32"), ("onnxruntime", "int8"), ("torch", "int8"))
 
 
-PEAK_ENGINES = {"onnxruntime": ort_gemm_peak, "numpy": numpy_gemm_peak, "torch": torch_gemm_peak}
-
-
-def gemm_peaks(threads_list: list[int], n: int, repeats: int, budget_s: float, engines=("onnxruntime", "numpy", "torch")) -> tuple[list[dict], list[str]]:
-    """Peak per (engine, thread count); failures become notes, not crashes."""
+def gemm_peaks(threads_list: list[int], sizes=PEAK_SIZES, repeats: int = 20, budget_s: float = 6.0, engines=PEAK_ENGINES,
+               label: str = "start") -> tuple[list[dict], list[str]]:
+    """Peak per (engine, dtype, thread count), each in a fresh process; failures become notes, not crashes."""
+    if isinstance(sizes, int):
+        sizes = (sizes,)
     peaks, notes = [], []
     for t in threads_list:
-        for eng in engines:
+        for eng, dtype in engines:
             try:
-                peaks.append(PEAK_ENGINES[eng](n, t, repeats=repeats, budget_s=budget_s))
+                p = peak_subprocess(eng, dtype, t, sizes, repeats, budget_s)
+                p["round"] = label
+                peaks.append(p)
             except Exception as e:  # a missing/broken BLAS must not sink the whole benchmark
-                notes.append(f"GEMM peak with {eng} at {t} thread(s) failed: {str(e)[:160]}")
+                notes.append(f"{dtype} GEMM peak with {eng} at {t} thread(s) failed: {str(e)[:160]}")
     return peaks, notes
 
 
-def best_peak(peaks: list[dict], threads: int) -> dict | None:
-    """The machine's peak at a thread count = the best engine there."""
-    cands = [p for p in peaks if p["threads"] == threads]
+def best_peak(peaks: list[dict], threads: int, dtype: str = "fp32") -> dict | None:
+    """The machine's peak at a thread count = the best engine and round there (dtype fp32 or int8)."""
+    cands = [p for p in peaks if p["threads"] == threads and p.get("dtype", "fp32") == dtype]
     return max(cands, key=lambda p: p["gflops"]) if cands else None
+
+
+def peak_spread(peaks: list[dict], threads: int, dtype: str) -> dict | None:
+    """How far apart the measurements of one limit were: best, and the best of each round."""
+    cands = [p for p in peaks if p["threads"] == threads and p.get("dtype", "fp32") == dtype]
+    if not cands:
+        return None
+    rounds: dict[str, float] = {}
+    for p in cands:
+        rounds[p.get("round", "start")] = max(rounds.get(p.get("round", "start"), 0.0), p["gflops"])
+    best = max(rounds.values())
+    return {"best": best, "rounds": rounds, "min_round_fraction": min(rounds.values()) / best if best else None}
+
+
+if __name__ == "__main__":  # `python -m albert_edge.benchmarks.machine busy` (exit 0 when busy now) | `peak JOB`
+    if sys.argv[1:] == ["busy"]:
+        sys.exit(0 if is_busy(load_avg(), os.cpu_count() or 1) else 1)
+    if len(sys.argv) == 3 and sys.argv[1] == "peak":
+        j = json.loads(sys.argv[2])
+        print(json.dumps(peak_inproc(j["engine"], j["dtype"], int(j["threads"]), j["sizes"], int(j["repeats"]), float(j["budget_s"]))))
+        sys.exit(0)
+    print("usage: python -m albert_edge.benchmarks.machine busy | peak JOB", file=sys.stderr)
+    sys.exit(2)

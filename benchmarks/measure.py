@@ -2,20 +2,20 @@
 
 An artifact to benchmark is a plain dict ("spec") so it can be handed to the memory worker in
 another process as JSON:
-    {name, format: onnx|tflite|pytorch, precision, role: ours|reference|peer,
+    {name, format, precision, role: ours|reference|peer,
      path (file) | model_dir (pytorch), quantize (pytorch int8), entry (manifest entry or None),
-     pad_id, cls_id, sep_id, vocab_size, max_len}
+     pad_id, cls_id, sep_id, vocab_size, max_len,
+     optional overrides for peers: runner ("module:Class"), runner_kwargs, lengths, batch_mode,
+     buckets, memory_variants, runtime_modules, worker ({python, script}: a worker in another venv)}
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +28,25 @@ from . import stats as st
 
 def make_runner(spec: dict, threads: int, weight_cache=None, torch_model=None):
     """A Runner for `spec` at `threads` (albert_edge.runners.make_runner, the one factory; PyTorch eager
-    for the reference rows); torch_model reuses an already loaded/quantized model."""
+    for the reference rows; a peer's own runner class when the spec names one in "runner");
+    torch_model reuses an already loaded/quantized model."""
     if spec["format"] == "pytorch":
         from ..runners import TorchRunner
 
         model = torch_model if torch_model is not None else load_torch_model(spec)
         return TorchRunner(model, pad_id=spec["pad_id"], name=spec["name"], precision=spec["precision"], threads=threads)
+    kw = dict(spec.get("runner_kwargs") or {})
+    if weight_cache is not None:
+        kw["weight_cache"] = weight_cache
+    ids = {k: spec[k] for k in ("pad_id", "cls_id", "sep_id")}
+    if spec.get("runner"):
+        import importlib
+
+        mod, cls = spec["runner"].split(":")
+        runner_cls = getattr(importlib.import_module(mod), cls)
+        return runner_cls(spec["path"], precision=spec["precision"], pad_id=ids["pad_id"], threads=threads, entry=spec.get("entry"), sep_id=ids["sep_id"], cls_id=ids["cls_id"], **kw)
     from ..runners import make_runner as runner_for
 
-    kw = {} if weight_cache is None else {"weight_cache": weight_cache}
-    ids = {k: spec[k] for k in ("pad_id", "cls_id", "sep_id")}
     return runner_for(spec["format"], spec["path"], spec["precision"], ids, threads=threads, entry=spec.get("entry"), **kw)
 
 
@@ -94,192 +103,104 @@ def synthetic_ids(batch: int, seq_len: int, spec: dict, seed: int = 0) -> list[l
 
 
 # ---------------------------------------------------------------------------------------------
-# timing
+# timing and memory: each measurement in a fresh worker process (benchmarks/timing.py says why)
+
+from .timing import SLOW_CALL_MS, SLOW_MIN_RUNS, Budget, time_calls  # noqa: E402,F401  (re-exported)
 
 
-# Configurations slower than this per call get at least SLOW_MIN_RUNS runs instead of min_runs,
-# so a full ALBERT-base run stays within tens of minutes; their spread is reported as measured.
-SLOW_CALL_MS = 1000.0
-SLOW_MIN_RUNS = 3
+def worker_command(spec: dict) -> list[str]:
+    """How to start a worker for `spec`: ours in this interpreter; a peer with its own venv through its
+    script there (spec["worker"] = {"python": ..., "script": ...})."""
+    w = spec.get("worker")
+    if w:
+        return [w["python"], w["script"], "worker"]
+    return [sys.executable, "-m", "albert_edge.benchmarks.worker"]
 
 
-class Budget:
-    """Shares a wall-clock budget among the configurations still to run."""
-
-    def __init__(self, seconds: float | None, n_configs: int):
-        self.deadline = None if seconds is None else time.perf_counter() + float(seconds)
-        self.left = max(1, n_configs)
-
-    def share(self) -> float | None:
-        if self.deadline is None:
-            return None
-        s = max(0.0, self.deadline - time.perf_counter()) / self.left
-        return s
-
-    def done(self) -> None:
-        self.left = max(1, self.left - 1)
-
-    def exhausted(self) -> bool:
-        return self.deadline is not None and time.perf_counter() >= self.deadline
-
-
-def time_calls(fn, runs: int | None, warmup: int, budget_s: float | None, min_runs: int, max_runs: int) -> tuple[list[float], int]:
-    """Call fn `warmup` times untimed, then time it; returns (samples_ms, warmup).
-
-    With runs=None the count comes from the budget (st.runs_for_budget) after the first timed
-    call, so slow configurations get min_runs and fast ones up to max_runs.
-    """
-    done_warm = 0
-    while done_warm < warmup:
-        t0 = time.perf_counter()
-        fn()
-        done_warm += 1
-        # One warm-up suffices for calls over half a second (ALBERT-base, batch 8, 256 tokens):
-        # one-time costs are amortized and five more would eat the whole budget.
-        if runs is None and time.perf_counter() - t0 > 0.5:
-            break
-    warmup = done_warm
-    samples = []
-    t0 = time.perf_counter()
-    fn()
-    samples.append((time.perf_counter() - t0) * 1000.0)
-    if runs is None:
-        if samples[0] > SLOW_CALL_MS:
-            min_runs = min(min_runs, SLOW_MIN_RUNS)
-        remaining_s = None if budget_s is None else max(0.0, budget_s - samples[0] / 1000.0 * (warmup + 1))
-        target = max_runs if remaining_s is None else st.runs_for_budget(samples[0], remaining_s, min_runs, max_runs)
-    else:
-        target = runs
-    while len(samples) < target:
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000.0)
-    return samples, warmup
-
-
-# ---------------------------------------------------------------------------------------------
-# memory (separate process per measurement)
-
-
-def _status_kb(field: str) -> int | None:
+def run_worker(spec: dict, job: dict, timeout_s: float = 1800) -> dict:
+    """Run one job in a fresh process and return its JSON answer (RuntimeError with one line on failure)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TOKENIZERS_PARALLELISM="false")
+    payload = json.dumps({**job, "spec": spec}, default=str)
     try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+        proc = subprocess.run(worker_command(spec), input=payload, capture_output=True, text=True, env=env, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{job.get('kind')} worker timed out after {timeout_s:.0f} s") from None
+    lines = [ln for ln in proc.stdout.strip().splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        raise RuntimeError(f"{job.get('kind')} worker failed: {tail[:200]}")
+    res = json.loads(lines[-1])
+    if "error" in res and len(res) == 1:
+        raise RuntimeError(res["error"])
+    return res
 
 
-def _rss_bytes() -> int:
-    kb = _status_kb("VmRSS")
-    if kb is not None:
-        return kb * 1024
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)
-
-
-def _reset_peak() -> bool:
-    """Linux: writing 5 to clear_refs resets VmHWM, so the peak excludes import-time spikes."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_bytes() -> int:
-    kb = _status_kb("VmHWM")
-    if kb is not None:
-        return kb * 1024
-    import resource
-
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+def timing_subprocess(spec: dict, threads: int, configs: list[tuple[int, int]], sentences: tuple[list[str], list[list[int]]] | None,
+                      cfg: dict, budget_s: float | None) -> dict:
+    """Every (batch, seq_len) of `configs` and the real sentences for one artifact at one thread count,
+    in ONE fresh process that runs nothing else (see timing.py)."""
+    cfgs = []
+    for b, L in configs:
+        texts, ids = synthetic_inputs(b, L, spec)
+        cfgs.append({"batch": b, "seq_len": L, "texts": texts, "ids": ids})
+    sent = {"texts": sentences[0], "ids": sentences[1]} if sentences and sentences[1] else None
+    job = {"kind": "timing", "threads": threads, "cfg": cfg, "budget_s": budget_s, "configs": cfgs, "sentences": sent}
+    return run_worker(spec, job)
 
 
 def memory_inproc(spec: dict, threads: int, variant: str, seq_len: int, weight_cache=None) -> dict:
-    """Runs INSIDE the worker process: baseline after imports, load, one inference, peak."""
-    # Import the runtime first so the baseline includes the library, not the model.
+    """Runs INSIDE a worker process (kept for callers of the old entry point)."""
+    from . import timing
+
+    texts, ids = synthetic_inputs(1, min(seq_len, spec["max_len"]), spec)
+    job = {"kind": "memory", "spec": spec, "threads": threads, "variant": variant, "texts": texts, "ids": ids, "weight_cache": weight_cache}
+    return timing.memory_job(job, runner_for_job, lambda j: import_runtime(j["spec"]))
+
+
+def import_runtime(spec: dict) -> None:
+    """Import the artifact's runtime first so a memory baseline includes the library, not the model."""
     import importlib
 
     from ..formats import find
 
-    fmt = find(spec["format"])
-    for mod in fmt.runtime_modules if fmt else ("torch", "transformers"):
+    mods = spec.get("runtime_modules")
+    if mods is None:
+        fmt = find(spec["format"])
+        mods = fmt.runtime_modules if fmt else ("torch", "transformers")
+    for mod in mods:
         importlib.import_module(mod)
-    if fmt is None:
+    if spec["format"] == "pytorch":
         from transformers import AlbertForSequenceClassification  # noqa: F401
-    gc.collect()
-    baseline = _rss_bytes()
-    peak_reset = _reset_peak()
-    t0 = time.perf_counter()
-    runner = make_runner(spec, threads, weight_cache=weight_cache)
-    load_s = time.perf_counter() - t0
-    after_load = _rss_bytes()
-    texts, ids = synthetic_inputs(1, min(seq_len, spec["max_len"]), spec)
-    t1 = time.perf_counter()
-    runner.call(texts, ids)
-    first_ms = (time.perf_counter() - t1) * 1000.0
-    runner.call(texts, ids)
-    peak = _peak_bytes()
-    if not peak_reset:
-        peak = max(peak, after_load)
-    out = {
-        "variant": variant,
-        "threads": threads,
-        "rss_baseline_bytes": baseline,
-        "rss_after_load_bytes": after_load,
-        "rss_after_run_bytes": _rss_bytes(),
-        "peak_rss_bytes": peak,
-        "rss_growth_bytes": peak - baseline,
-        "load_s": round(load_s, 4),
-        "first_run_ms": round(first_ms, 3),
-        "seq_len": min(seq_len, spec["max_len"]),
-        "peak_excludes_imports": peak_reset,
-    }
-    try:
-        out["info"] = json.loads(json.dumps(runner.info(), default=str))
-    except Exception:
-        pass
-    return out
+
+
+def runner_for_job(job: dict):
+    """The worker's runner factory: the spec's runner at the job's thread count."""
+    return make_runner(job["spec"], int(job["threads"]), weight_cache=job.get("weight_cache"))
 
 
 def memory_subprocess(spec: dict, threads: int, variant: str, seq_len: int, weight_cache=None, timeout_s: float = 600) -> dict:
     """One fresh Python process per measurement: RSS is per process, and a model loaded earlier in
     this process (or its allocator's retained pages) would pollute it."""
-    job = {"spec": spec, "threads": threads, "variant": variant, "seq_len": seq_len, "weight_cache": weight_cache}
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.run(
-        [sys.executable, "-m", "albert_edge.benchmarks.worker"],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout_s,
-    )
-    lines = [ln for ln in proc.stdout.strip().splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise RuntimeError(f"memory worker failed: {tail[:200]}")
-    res = json.loads(lines[-1])
-    if "error" in res:
-        raise RuntimeError(res["error"])
-    return res
+    texts, ids = synthetic_inputs(1, min(seq_len, spec["max_len"]), spec)
+    job = {"kind": "memory", "threads": threads, "variant": variant, "texts": texts, "ids": ids, "weight_cache": weight_cache}
+    try:
+        return run_worker(spec, job, timeout_s=timeout_s)
+    except RuntimeError as e:
+        raise RuntimeError(f"memory worker failed: {e}") from None
 
 
 def memory_variants(spec: dict, threads: int, seq_len: int) -> tuple[list[dict], list[str]]:
     """default for ONNX/PyTorch; TFLite with and without the XNNPACK weight cache (the cache
-    measured on its second use: the first load writes it, later app starts read it)."""
+    measured on its second use: the first load writes it, later app starts read it). A spec may
+    name its own variants (a peer measured as its documentation runs it: "default" only)."""
     notes: list[str] = []
     out: list[dict] = []
     from ..formats import find
 
     fmt = find(spec["format"])
-    if fmt is None or "weight_cache" not in fmt.memory_variants:
-        return [memory_subprocess(spec, threads, "default", seq_len)], notes
+    variants = spec.get("memory_variants") or (fmt.memory_variants if fmt else ("default",))
+    if "weight_cache" not in variants:
+        return [memory_subprocess(spec, threads, variants[0], seq_len)], notes
     out.append(memory_subprocess(spec, threads, "no_weight_cache", seq_len, weight_cache=False))
     with tempfile.TemporaryDirectory(prefix="albert-edge-xnn-") as d:
         cache = str(Path(d) / "weights.xnnpack_cache")
@@ -295,31 +216,28 @@ def memory_variants(spec: dict, threads: int, seq_len: int) -> tuple[list[dict],
 # one artifact
 
 
-def bench_latency(runner, spec: dict, shape, threads: int, batch: int, seq_len: int, cfg: dict, budget: Budget, peaks: list[dict]) -> dict:
+def peak_dtype(precision: str) -> str:
+    """Which machine limit an artifact is measured against: int8 artifacts run integer GEMMs."""
+    return "int8" if precision == "int8" else "fp32"
+
+
+def latency_record(samples: list[float], warm: int, shape, threads: int, batch: int, seq_len: int, peaks: list[dict], precision: str = "fp32") -> dict:
     from .flops import forward_flops
     from .machine import best_peak
 
-    texts, ids = synthetic_inputs(batch, seq_len, spec)
-    samples, warm = time_calls(lambda: runner.call(texts, ids), cfg["runs"], cfg["warmup"], budget.share(), cfg["min_runs"], cfg["max_runs"])
     s = st.summarize(samples)
     flops = forward_flops(shape, seq_len, batch)
     rec = {"seq_len": seq_len, "batch": batch, "threads": threads, "runs": len(samples), "warmup": warm, "ms": s, "flops": flops}
     rec["gflops_per_s"] = flops / (s["p50"] / 1000.0) / 1e9
-    pk = best_peak(peaks, threads)
+    kind = peak_dtype(precision)
+    pk = best_peak(peaks, threads, kind)
     if pk:
         rec["peak_fraction"] = rec["gflops_per_s"] / pk["gflops"]
+        rec["peak_dtype"] = kind
     return rec
 
 
-def bench_sentences(runner, spec: dict, texts: list[str], ids_list: list[list[int]], threads: int, cfg: dict) -> dict:
-    """Each sentence alone (batch 1), as an app classifies text; one timed call per sentence."""
-    for t, ids in list(zip(texts, ids_list))[: cfg["warmup"]]:
-        runner.call([t], [ids])
-    samples = []
-    for t, ids in zip(texts, ids_list):
-        t0 = time.perf_counter()
-        runner.call([t], [ids])
-        samples.append((time.perf_counter() - t0) * 1000.0)
+def sentences_record(samples: list[float], spec: dict, ids_list: list[list[int]], threads: int) -> dict:
     rec = {
         "threads": threads,
         "batch": 1,
@@ -337,8 +255,25 @@ def bench_sentences(runner, spec: dict, texts: list[str], ids_list: list[list[in
     return rec
 
 
+def bench_latency(runner, spec: dict, shape, threads: int, batch: int, seq_len: int, cfg: dict, budget: Budget, peaks: list[dict]) -> dict:
+    """In-process timing of one configuration (the suite itself times in worker processes)."""
+    texts, ids = synthetic_inputs(batch, seq_len, spec)
+    samples, warm = time_calls(lambda: runner.call(texts, ids), cfg["runs"], cfg["warmup"], budget.share(), cfg["min_runs"], cfg["max_runs"])
+    return latency_record(samples, warm, shape, threads, batch, seq_len, peaks, spec.get("precision", "fp32"))
+
+
+def bench_sentences(runner, spec: dict, texts: list[str], ids_list: list[list[int]], threads: int, cfg: dict) -> dict:
+    """Each sentence alone (batch 1), as an app classifies text; one timed call per sentence."""
+    from .timing import time_sentences
+
+    samples, _ = time_sentences(runner.call, texts, ids_list, cfg["warmup"])
+    return sentences_record(samples, spec, ids_list, threads)
+
+
 def _lengths(spec: dict) -> str:
     """How the artifact handles sequence length: "buckets" or "dynamic" (the registry's Format.lengths)."""
+    if spec.get("lengths"):
+        return spec["lengths"]
     from ..formats import find
 
     fmt = find(spec["format"])
@@ -346,6 +281,8 @@ def _lengths(spec: dict) -> str:
 
 
 def fixed_batch(spec: dict) -> bool:
+    if spec.get("batch_mode"):
+        return spec["batch_mode"] == "one"
     from ..formats import find
 
     fmt = find(spec["format"])

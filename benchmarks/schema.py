@@ -37,16 +37,19 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
     "min_runs": int (opt), "warmup": int (opt), "budget_s": float (opt), "quick": bool (opt),
     "sentences": {"source": str, "count": int} (opt)
   },
-  "peak": [                                          # machine fp32 GEMM peak, measured in the same run
-    {"engine": "onnxruntime" | "numpy" | ..., "threads": int, "n": int,  # n x n x n MatMul
-     "gflops": float, "repeats": int}
+  "peak": [                                          # machine GEMM peaks, measured in the same run (twice:
+    {"engine": "onnxruntime" | "numpy" | "torch", "threads": int, "n": int,  # round start/end), a fresh process each
+     "gflops": float, "repeats": int,                # best of repeats at the best size n (n x n x n MatMul)
+     "dtype": "fp32" | "int8" (opt, default fp32),   # int8: ORT MatMulInteger u8 x s8 / torch._int_mm (GOP/s)
+     "median_gflops", "p10_gflops": float (opt),     # spread of the repeats at that size
+     "sizes": [{"n", "gflops", "median_gflops", "p10_gflops", "repeats"}] (opt), "round": str (opt)}
   ],
   "artifacts": [
     {
       "name": str,                                   # unique: "onnx-fp32", "onnx-int8", "tflite-int8", "pytorch-fp32", "optimum-int8" ...
-      "format": "onnx" | "tflite" | "pytorch",
+      "format": str,                                 # a registry format, "pytorch", or a peer format (formats.PEER_FORMATS)
       "precision": "fp32" | "fp16" | "int8",
-      "role": "ours" | "reference" | "peer",         # ours = albert-edge artifact; reference = PyTorch eager; peer = --extra
+      "role": "ours" | "reference" | "peer",         # ours = albert-edge artifact; reference = PyTorch eager; peer = peers + --extra
       "file": str | null, "bytes": int | null,       # null for in-memory PyTorch models (bytes = weights file then)
       "load_s": float | null,                        # cold load (create session/interpreter), in a fresh process
       "memory": [                                    # each measured in a separate, fresh process
@@ -64,7 +67,8 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
          "ms": STATS,
          "flops": int (opt),                         # analytic FLOPs for one call (see flops.py)
          "gflops_per_s": float (opt),                # flops / p50
-         "peak_fraction": float (opt)}               # gflops_per_s / measured GEMM peak at the same thread count
+         "peak_fraction": float (opt),               # gflops_per_s / measured GEMM peak of peak_dtype, same thread count
+         "peak_dtype": "fp32" | "int8" (opt)}        # int8 artifacts are measured against the int8 peak
       ],
       "sentences": [                                 # real sentences, one at a time, natural shape handling
         {"threads": int, "batch": int, "count": int, "runs": int,
@@ -82,12 +86,18 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
      "numerator": str, "denominator": str,           # artifact names
      "seq_len": int (opt), "threads": int (opt), "value": float}
   ],
+  "goal_table": [                                    # (opt) each of our artifacts vs the best peer of ANY format
+    {"artifact": str, "metric": "sentences" | "latency128" | "bytes" | "rss_growth", "threads": int | null,
+     "ours": float | null, "best_peer": str | null, "peer_value": float | null,
+     "ratio": float | null}                          # peer_value / ours: > 1 = ours faster / smaller
+  ],
   "goals": [
     {"name": str, "target": str, "measured": float | null, "threshold": float,
      "met": bool | null,                             # null = could not be measured (see note)
      "note": str}
   ],
-  "peers": [{"name": str, "status": "ok" | "missing" | "failed", "detail": str}],
+  "peers": [{"name": str, "status": "ok" | "missing" | "failed", "detail": str,
+             "versions": {} (opt), "commands": [str] (opt), "facts": {} (opt)}],  # facts: sizes, constants, build times
   "notes": [str]
 }
 
@@ -101,11 +111,12 @@ from ..errors import AlbertEdgeError
 
 SCHEMA_VERSION = 1
 KIND = "albert-edge-bench"
-FORMATS = (*_formats.names(), *_formats.REFERENCE_FORMATS)
+FORMATS = (*_formats.names(), *_formats.REFERENCE_FORMATS, *_formats.PEER_FORMATS)
 PRECISIONS = _formats.PRECISIONS
 ROLES = ("ours", "reference", "peer")
 PLATFORMS = ("desktop", "android")
 MEMORY_VARIANTS = ("default", "weight_cache", "no_weight_cache")
+PEAK_DTYPES = ("fp32", "int8")
 STAT_KEYS = ("p10", "p50", "p90", "p99", "mean", "min", "max", "iqr", "n")
 
 
@@ -198,6 +209,7 @@ def problems(result) -> list[str]:
                 c.field(p, "threads", path, lambda v: _int(v) and v > 0, "a positive integer")
                 c.field(p, "n", path, lambda v: _int(v) and v > 0, "a positive integer")
                 c.field(p, "gflops", path, lambda v: _num(v) and v > 0, "a positive number")
+                c.field(p, "dtype", path, lambda v: v in PEAK_DTYPES, f"one of {PEAK_DTYPES}", optional=True)
 
     arts = result.get("artifacts")
     if not isinstance(arts, list):
@@ -266,6 +278,12 @@ def problems(result) -> list[str]:
             c.field(g, "target", gp, lambda v: isinstance(v, str), "a string")
             c.field(g, "met", gp, lambda v: isinstance(v, bool), "true, false or null", optional=True)
             c.field(g, "measured", gp, _num, "a number or null", optional=True)
+    for j, row in enumerate(result.get("goal_table") or []):
+        gp = f"goal_table[{j}]"
+        if c.obj(row, gp):
+            for k in ("artifact", "metric"):
+                c.field(row, k, gp, lambda v: isinstance(v, str), "a string")
+            c.field(row, "ratio", gp, lambda v: _num(v) and v > 0, "a positive number or null", optional=True)
     for j, p in enumerate(result.get("peers") or []):
         pp = f"peers[{j}]"
         if c.obj(p, pp):

@@ -55,16 +55,4 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return float(a) / float(b)
 
 
-def runs_for_budget(first_ms: float, budget_s: float, min_runs: int, max_runs: int) -> int:
-    """How many timed runs fit in `budget_s` given one run took `first_ms`, clamped to [min_runs, max_runs].
-
-    min_runs keeps p90 meaningful even for slow configurations (they exceed their share of the
-    budget instead of reporting a median of two); max_runs caps fast ones, whose medians are
-    stable long before.
-    """
-    if min_runs < 1 or max_runs < min_runs:
-        raise ValueError(f"need 1 <= min_runs <= max_runs (got {min_runs}, {max_runs})")
-    if first_ms <= 0:
-        return max_runs
-    fit = int(budget_s * 1000.0 / first_ms)
-    return max(min_runs, min(max_runs, fit))
+from .timing import runs_for_budget  # noqa: E402,F401  (one policy; timing.py is importable without the package)

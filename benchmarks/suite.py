@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import re
-import shutil
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
-from ..paths import cache_dir, package_file
 from ..progress import bar, step
 from . import measure as ms
 
-PEER_SCRIPT = package_file("benchmarks.peers", "optimum.sh")  # package data: in a wheel too
-PEER_CACHE = cache_dir("peers")
 
 
 @dataclass
@@ -32,15 +26,16 @@ class Settings:
     warmup: int = 5
     budget_s: float = 240.0
     sentences: int = 200
-    peak_n: int = 1024
-    peak_repeats: int = 10
+    peak_sizes: tuple[int, ...] = (512, 1024, 2048)
+    peak_repeats: int = 20
+    peak_budget_s: float = 6.0  # per (engine, dtype, threads) process, shared by its sizes
     memory: bool = True
     pytorch: bool = True
     quick: bool = False
 
     @classmethod
     def quick_defaults(cls) -> "Settings":
-        return cls(seq_lens=[32, 128], threads=[1], batches=[1], min_runs=5, max_runs=30, warmup=2, budget_s=45.0, sentences=40, peak_n=512, peak_repeats=3, quick=True)
+        return cls(seq_lens=[32, 128], threads=[1], batches=[1], min_runs=5, max_runs=30, warmup=2, budget_s=45.0, sentences=40, peak_sizes=(512, 1024), peak_repeats=5, peak_budget_s=2.0, quick=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,7 +73,8 @@ def parse_extras(items: list[str] | None) -> list[tuple[str, Path]]:
     return out
 
 
-def artifact_specs(folder: Path, manifest: dict, model_dir: Path | None, extras: list[tuple[str, Path]], pytorch: bool) -> tuple[list[dict], list[str]]:
+def artifact_specs(folder: Path, manifest: dict, model_dir: Path | None, extras: list[tuple[str, Path]], pytorch: bool,
+                   peers: list[dict] | None = None) -> tuple[list[dict], list[str]]:
     from ..manifest import check_artifact_file
 
     from ..runners import tokenizer_ids
@@ -123,6 +119,11 @@ def artifact_specs(folder: Path, manifest: dict, model_dir: Path | None, extras:
         except Exception as e:
             raise AlbertEdgeError(f"--extra {name}: {path} is not a readable ONNX model ({str(e)[:120]})") from None
         specs.append({**base, "name": name, "format": "onnx", "precision": prec, "role": "peer", "file": str(path), "path": str(path.resolve()), "bytes": path.stat().st_size, "entry": None})
+    for p in peers or []:
+        if p["name"] in used:
+            raise AlbertEdgeError(f"--extra name {p['name']!r} clashes with a peer of the run (turn that peer off with --peers)")
+        used.add(p["name"])
+        specs.append({**base, "filler": filler, **p})
     return specs, notes
 
 
@@ -136,50 +137,6 @@ def resolve_model_dir(manifest: dict, model: str | None) -> Path | None:
     if src and (Path(src) / "config.json").is_file():
         return Path(src)
     return None
-
-
-# ---------------------------------------------------------------------------------------------
-# the Optimum peer
-
-
-def optimum_peer(mode: str, model_dir: Path | None, manifest: dict, quiet: bool) -> tuple[list[tuple[str, Path]], dict]:
-    """Extras for the Optimum peer and its status record. mode: auto | cached | off | a folder."""
-    if mode == "off":
-        return [], {"name": "optimum", "status": "missing", "detail": "disabled (--optimum off)"}
-    if mode not in ("auto", "cached"):
-        d = Path(mode)
-        if not (d / "model_quantized.onnx").is_file():
-            raise AlbertEdgeError(f"--optimum {d}: no model_quantized.onnx there; make it with benchmarks/peers/optimum.sh MODEL_DIR {d}")
-    else:
-        if model_dir is None:
-            return [], {"name": "optimum", "status": "missing", "detail": "no source checkpoint to export with Optimum (pass --model)"}
-        sha = (manifest.get("source", {}).get("weights_sha256") or "unknown")[:12]
-        d = PEER_CACHE / f"optimum-{sha}"
-        if not (d / "model_quantized.onnx").is_file():
-            cmd = f"benchmarks/peers/optimum.sh {model_dir} {d}"
-            if mode == "cached":
-                return [], {"name": "optimum", "status": "missing", "detail": f"not built for this checkpoint; run `{cmd}` or `albert-edge bench` without --quick"}
-            if shutil.which("bash") is None or not PEER_SCRIPT.is_file():
-                return [], {"name": "optimum", "status": "missing", "detail": f"peer script {PEER_SCRIPT} or bash unavailable"}
-            with step("building the Optimum peer (optimum-cli export + quantize; first time also creates its venv)", quiet):
-                env = {**os.environ, "OPTIMUM_VENV": os.environ.get("OPTIMUM_VENV") or str(PEER_CACHE / "optimum-venv")}
-                proc = subprocess.run(["bash", str(PEER_SCRIPT), str(model_dir), str(d)], capture_output=True, text=True, env=env)
-            if proc.returncode != 0 or not (d / "model_quantized.onnx").is_file():
-                lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-                why = lines[-1][:240] if lines else f"exit code {proc.returncode}"
-                return [], {"name": "optimum", "status": "failed", "detail": f"`{cmd}` failed: {why}"}
-    extras = [("optimum-int8", d / "model_quantized.onnx")]
-    if (d / "model.onnx").is_file():
-        extras.insert(0, ("optimum-fp32", d / "model.onnx"))
-    rec = {"name": "optimum", "status": "ok", "detail": f"files in {d}"}
-    if (d / "peer.json").is_file():
-        try:
-            info = json.loads((d / "peer.json").read_text())
-            rec["versions"] = info.get("versions", {})
-            rec["commands"] = info.get("commands", [])
-        except (OSError, ValueError):
-            pass
-    return extras, rec
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,10 +174,22 @@ def filler_word(folder: Path, manifest: dict) -> str | None:
 # running
 
 
-def _lengths_for(spec: dict, settings: Settings, runner) -> tuple[list[int], list[dict]]:
+def _spec_buckets(spec: dict) -> list[int]:
+    """The signature lengths of a fixed-shape file, from its spec / manifest entry (no runner needed)."""
+    if spec.get("buckets"):
+        return sorted(int(b) for b in spec["buckets"])
+    e = spec.get("entry") or {}
+    if e.get("signatures"):
+        return sorted(int(x["seq_len"]) for x in e["signatures"])
+    if e.get("max_length"):
+        return [int(e["max_length"])]
+    return [int(spec["max_len"])]
+
+
+def _lengths_for(spec: dict, settings: Settings, runner=None) -> tuple[list[int], list[dict]]:
     skipped = []
     if ms._lengths(spec) == "buckets":
-        buckets = sorted(spec.get("buckets") or getattr(runner, "buckets", []))
+        buckets = sorted(spec.get("buckets") or getattr(runner, "buckets", None) or _spec_buckets(spec))
         lo, hi = min(settings.seq_lens), max(settings.seq_lens)
         lens = [b for b in buckets if lo <= b <= hi] or [b for b in buckets if b <= hi][-1:]
         others = [L for L in settings.seq_lens if L not in lens]
@@ -258,12 +227,16 @@ def _short_error(e: Exception) -> str:
 
 
 def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None, extras: list[str] | None = None,
-              optimum: str = "auto", model_name: str | None = None, quiet: bool = False, source_label: str | None = None) -> tuple[dict, dict]:
+              optimum: str = "auto", model_name: str | None = None, quiet: bool = False, source_label: str | None = None,
+              peers: str | None = None) -> tuple[dict, dict]:
     """Benchmark an artifacts folder; returns (result, paths) with paths = {json, report, plots...}.
 
-    Results go to out_dir, by default the artifacts folder's bench/ (never next to the installed code)."""
+    peers: auto | cached | off | a comma list of peerset.PEERS (default: auto, quick: cached);
+    optimum: the Optimum peer's own mode (auto | cached | off | a folder with its files), kept for
+    scripts that pass --optimum. Results go to out_dir, by default the artifacts folder's bench/
+    (never next to the installed code)."""
     from ..manifest import load_manifest
-    from . import analysis, machine
+    from . import analysis, machine, peerset
     from .flops import Shape
     from .schema import KIND, SCHEMA_VERSION, validate
 
@@ -273,6 +246,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     if not manifest["artifacts"]:
         raise AlbertEdgeError(f"{folder} lists no artifacts; run `albert-edge export onnx {folder}` first")
     _check_settings(settings)
+    peer_mode, peer_names = peerset.parse_peers(peers, settings.quick)
     out_dir = Path(out_dir) if out_dir else folder / "bench"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -282,8 +256,25 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     model_dir = resolve_model_dir(manifest, model)
     extra_list = parse_extras(extras)
     notes: list[str] = []
-    peer_extras, peer = optimum_peer(optimum, model_dir, manifest, quiet) if not any("optimum" in n for n, _ in extra_list) else ([], {"name": "optimum", "status": "ok", "detail": "given with --extra"})
-    specs, spec_notes = artifact_specs(folder, manifest, model_dir, extra_list + peer_extras, settings.pytorch)
+    ctx = peerset.Context(folder, manifest, model_dir, quiet)
+    optimum_dir = None
+    if optimum not in ("auto", "cached", "off"):
+        optimum_dir = optimum
+    if "optimum" in peer_names and (optimum == "off" or any("optimum" in n for n, _ in extra_list)):
+        peer_names = [n for n in peer_names if n != "optimum"]
+    peer_spec_list, peer_records = [], []
+    for pn in peer_names:  # --optimum cached keeps the Optimum peer cached-only whatever --peers says
+        sp, rc = peerset.peer_specs([pn], "cached" if pn == "optimum" and optimum == "cached" else peer_mode, ctx, optimum_dir)
+        peer_spec_list += sp
+        peer_records += rc
+    if optimum == "off":
+        peer_records.insert(0, {"name": "optimum", "status": "missing", "detail": "disabled (--optimum off)"})
+    elif any("optimum" in n for n, _ in extra_list):
+        peer_records.insert(0, {"name": "optimum", "status": "ok", "detail": "given with --extra"})
+    for name in peerset.PEERS:
+        if not any(r["name"] == name for r in peer_records):
+            peer_records.append({"name": name, "status": "missing", "detail": "not requested (--peers)" if peer_mode != "off" else "disabled (--peers off)"})
+    specs, spec_notes = artifact_specs(folder, manifest, model_dir, extra_list, settings.pytorch, peer_spec_list)
     notes += spec_notes
     cfg_model = manifest["model"]
     shape = Shape.from_config({**cfg_model, "num_labels": len(manifest.get("labels") or []) or 2})
@@ -296,8 +287,9 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     if machine.is_busy(load, host["cores_logical"]):
         notes.append(f"the machine was busy when the run began (1-min load {load[0]} on {host['cores_logical']} cores): absolute numbers are pessimistic; ratios within this run are the meaningful part")
 
-    with step(f"measuring the fp32 GEMM peak (n={settings.peak_n}, threads {settings.threads})", quiet):
-        peaks, peak_notes = machine.gemm_peaks(settings.threads, settings.peak_n, settings.peak_repeats, budget_s=3.0 if settings.quick else 8.0)
+    sizes = tuple(settings.peak_sizes)
+    with step(f"measuring the fp32 and int8 GEMM peaks (n={','.join(map(str, sizes))}, threads {settings.threads}, a fresh process each)", quiet):
+        peaks, peak_notes = machine.gemm_peaks(settings.threads, sizes, settings.peak_repeats, settings.peak_budget_s, label="start")
     notes += peak_notes
 
     sent_texts, sent_ids, sent_info = ([], [], None)
@@ -313,18 +305,28 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
         for spec in specs:
             rec = {"name": spec["name"], "format": spec["format"], "precision": spec["precision"], "role": spec["role"], "file": spec.get("file"),
                    "bytes": spec.get("bytes"), "load_s": None, "memory": [], "latency": [], "sentences": [], "skipped": [], "error": spec.get("error"), "info": {}}
+            if spec.get("peer"):
+                rec["peer"] = spec["peer"]
             artifacts.append(rec)
             if rec["error"]:
                 continue
             if pbar is not None:
                 pbar.set_description(spec["name"])
             try:
-                _bench_one(spec, rec, settings, shape, peaks, (sent_texts, sent_ids), budget, cfg, pbar, mem_seq)
+                _bench_one(spec, rec, settings, shape, (sent_texts, sent_ids), budget, cfg, pbar, mem_seq)
             except Exception as e:  # one broken artifact is reported, the rest still measured
                 rec["error"] = _short_error(e)
     finally:
         if pbar is not None:
             pbar.close()
+
+    # The peaks again after the model rows: the machine's limit is the best of both rounds, and the gap
+    # between the rounds is the run's own measure of how much the shared machine moved meanwhile.
+    with step("measuring the GEMM peaks again (after the model rows)", quiet):
+        peaks_end, peak_notes = machine.gemm_peaks(settings.threads, sizes, settings.peak_repeats, settings.peak_budget_s, label="end")
+    peaks += peaks_end
+    notes += peak_notes
+    _apply_peaks(artifacts, shape, peaks)
 
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -343,26 +345,48 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
             "unique_parameters": cfg_model.get("unique_parameters"),
             "max_seq_length": int(manifest["max_seq_length"]),
         },
-        "settings": {**{k: v for k, v in asdict(settings).items()}, "sentences": sent_info},
+        "settings": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()}, "sentences": sent_info, "peers": peer_mode,
+                     "timing": "one fresh worker process per (artifact, thread count); memory: one per measurement"},
         "peak": peaks,
         "artifacts": artifacts,
-        "peers": [peer],
+        "peers": peer_records,
         "notes": notes,
     }
     result["host"]["load_avg_end"] = machine.load_avg()
+    for t in settings.threads:
+        for d in ("fp32", "int8"):
+            sp = machine.peak_spread(peaks, t, d)
+            if sp and sp["min_round_fraction"] is not None and sp["min_round_fraction"] < 0.85:
+                notes.append(f"the {d} GEMM peak at {t} thread(s) moved between rounds ({', '.join(f'{k} {v:.0f}' for k, v in sp['rounds'].items())}): the machine's load changed during the run; the best round is used")
     result["comparisons"] = analysis.comparisons(result)
     result["goals"] = analysis.goals(result)
+    result["goal_table"] = analysis.goal_table(result)
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
     validate(result)
     paths = write_outputs(result, out_dir, quiet=quiet)
     return result, paths
 
 
-def _bench_one(spec, rec, settings, shape, peaks, sentences, budget, cfg, pbar, mem_seq):
+def _apply_peaks(artifacts: list[dict], shape, peaks: list[dict]) -> None:
+    """Achieved rate / the machine's peak of the artifact's kind (int8 artifacts: the int8 GEMM peak),
+    computed once both peak rounds are in."""
+    from .machine import best_peak
+
+    for a in artifacts:
+        kind = ms.peak_dtype(a["precision"])
+        for r in a.get("latency") or []:
+            pk = best_peak(peaks, r["threads"], kind)
+            if pk and r.get("gflops_per_s"):
+                r["peak_fraction"] = r["gflops_per_s"] / pk["gflops"]
+                r["peak_dtype"] = kind
+            else:
+                r.pop("peak_fraction", None)
+
+
+def _bench_one(spec, rec, settings, shape, sentences, budget, cfg, pbar, mem_seq):
     sent_texts, sent_ids = sentences
     if settings.memory:
-        mem_threads = [min(settings.threads)]
-        for t in mem_threads:
+        for t in [min(settings.threads)]:
             try:
                 mem, _ = ms.memory_variants(spec, t, mem_seq)
                 rec["memory"] += mem
@@ -372,44 +396,50 @@ def _bench_one(spec, rec, settings, shape, peaks, sentences, budget, cfg, pbar, 
         if default:
             rec["load_s"] = default["load_s"]
             rec["info"] = default.get("info") or {}
-    torch_model = None
     if spec["format"] == "pytorch":
-        torch_model = ms.load_torch_model(spec)
         if spec.get("quantize"):
-            rec["bytes"] = ms.torch_int8_bytes(torch_model)
+            rec["bytes"] = ms.torch_int8_bytes(ms.load_torch_model(spec))
             rec["info"]["bytes_note"] = "torch.save(state_dict) of the dynamically quantized model"
         else:
             rec["info"]["bytes_note"] = "the checkpoint's weights file"
     batches, skipped_b = _batches_for(spec, settings)
     rec["skipped"] += skipped_b
-    first = True
+    lens, skipped_l = _lengths_for(spec, settings)
+    rec["skipped"] += skipped_l
+    n_lat = len(settings.seq_lens) * (1 if ms.fixed_batch(spec) else len(settings.batches))
     for t in settings.threads:
-        runner = ms.make_runner(spec, t, torch_model=torch_model)
-        if not rec["info"]:
-            rec["info"] = runner.info()
-        lens, skipped_l = _lengths_for(spec, settings, runner)
-        if first:
-            rec["skipped"] += skipped_l
-            first = False
-        n_lat = len(settings.seq_lens) * (1 if ms.fixed_batch(spec) else len(settings.batches))
-        done = 0
-        for b in batches:
-            for L in lens:
-                rec["latency"].append(ms.bench_latency(runner, spec, shape, t, b, L, cfg, budget, peaks))
-                budget.done()
-                done += 1
-                if pbar is not None:
-                    pbar.update(1)
-        if pbar is not None and n_lat > done:
-            pbar.update(n_lat - done)  # skipped configurations
-        for _ in range(max(0, n_lat - done)):
+        configs = [(b, L) for b in batches for L in lens]
+        n_job = len(configs) + (1 if sent_ids else 0)
+        share = budget.share()
+        job_budget = None if share is None else share * n_job
+        try:
+            res = ms.timing_subprocess(spec, t, configs, (sent_texts, sent_ids) if sent_ids else None, cfg, job_budget)
+        except Exception as e:
+            rec["skipped"].append({"what": f"timing at {t} thread(s)", "reason": _short_error(e)})
+            res = None
+        if res is not None:
+            if not rec["info"]:
+                rec["info"] = res.get("info") or {}
+            if rec["load_s"] is None and res.get("load_s") is not None:
+                rec["load_s"] = res["load_s"]
+            for r in res.get("latency") or []:
+                if r.get("error"):
+                    rec["skipped"].append({"what": f"batch {r['batch']}, seq_len {r['seq_len']}, {t} thread(s)", "reason": r["error"]})
+                    continue
+                rec["latency"].append(ms.latency_record(r["samples_ms"], r["warmup"], shape, t, r["batch"], r["seq_len"], [], spec["precision"]))
+            sres = res.get("sentences")
+            if sres and sres.get("error"):
+                rec["skipped"].append({"what": f"real sentences at {t} thread(s)", "reason": sres["error"]})
+            elif sres:
+                rec["sentences"].append(ms.sentences_record(sres["samples_ms"], spec, sent_ids, t))
+        for _ in range(n_lat + (1 if sent_ids else 0)):
             budget.done()
-        if sent_ids:
-            rec["sentences"].append(ms.bench_sentences(runner, spec, sent_texts, sent_ids, t, cfg))
-            budget.done()
-            if pbar is not None:
-                pbar.update(1)
-        del runner
+        if pbar is not None:
+            pbar.update(n_lat + (1 if sent_ids else 0))
+    if len(rec["latency"]) == 0 and len(rec["sentences"]) == 0 and not rec["memory"]:
+        reasons = [s["reason"] for s in rec["skipped"] if s["what"].startswith("timing") or s["what"].startswith("memory")]
+        if reasons:
+            raise RuntimeError(reasons[0])
 
 
 def _check_settings(s: Settings) -> None:

@@ -1,26 +1,19 @@
-"""Memory worker: `python -m albert_edge.benchmarks.worker` reads one job (JSON) on stdin, loads one
-artifact in this fresh process, and prints one JSON line with its RSS and load time."""
+"""Measurement worker: `python -m albert_edge.benchmarks.worker` reads one job (JSON) on stdin — a memory
+measurement, or every latency configuration and the real sentences of ONE artifact at one thread count —
+runs it in this fresh process (nothing else loaded: see timing.py) and prints one JSON line."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 
 def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    job = json.loads(sys.stdin.read())
-    from .measure import memory_inproc
+    from . import timing
+    from .measure import import_runtime, runner_for_job
 
-    try:
-        res = memory_inproc(job["spec"], int(job["threads"]), job["variant"], int(job["seq_len"]), weight_cache=job.get("weight_cache"))
-    except Exception as e:  # reported by the parent as a note on that artifact
-        msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        print(json.dumps({"error": msg}))
-        return 0
-    print(json.dumps(res))
-    return 0
+    return timing.main_with(runner_for_job, lambda job: import_runtime(job["spec"]))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ from __future__ import annotations
 STYLE = {  # stable colours per artifact family, dashed for references and peers
     "onnx-fp32": "#1f77b4", "onnx-int8": "#0b3d91", "tflite-fp32": "#2ca02c", "tflite-fp16": "#98df8a",
     "tflite-int8": "#006400", "pytorch-fp32": "#d62728", "pytorch-int8": "#8c1b1b",
+    "onnx-text-fp32": "#6baed6", "onnx-text-int8": "#08519c", "onnx-text-int8-ort": "#4292c6", "ort-int8": "#2171b5",
+    "mediapipe-int8": "#31a354", "executorch-fp32": "#e6550d", "executorch-int8": "#a63603",
+    "optimum-fp32": "#ff7f0e", "optimum-int8": "#d95f02", "litert-stock-fp32": "#9467bd", "litert-stock-int8": "#6a3d9a",
+    "executorch-stock-fp32": "#8c564b", "executorch-stock-int8": "#5d3a33", "openvino-fp32": "#e377c2", "openvino-int8": "#c51b8a",
 }
 PEER_COLOURS = ["#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 
@@ -179,10 +183,46 @@ def efficiency_plot(result: dict, path) -> bool:
     return _save(fig, path)
 
 
+def latency_vs_size(result: dict, path) -> bool:
+    """Every artifact and peer as one point: file size (x) vs latency (y), real sentences and 128 tokens,
+    at the largest thread count. Down and left is better; ours filled, peers hollow, references grey."""
+    from .analysis import GOAL_SEQ_LEN, latency_at, sentences_at
+
+    t = max(result["settings"]["threads"])
+    panels = [("real sentences p50 (ms)", lambda a: (sentences_at(a, t) or {}).get("ms", {}).get("p50")),
+              (f"{GOAL_SEQ_LEN} tokens p50 (ms), batch 1", lambda a: ((latency_at(a, GOAL_SEQ_LEN, 1, t) or {}).get("ms") or {}).get("p50"))]
+    pts = [[(a, a["bytes"] / 2**20, f(a)) for a in result["artifacts"] if not a.get("error") and a.get("bytes") and f(a)] for _, f in panels]
+    if not any(pts):
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(13.0, 5.4), squeeze=False)
+    for ax, (ylabel, _), rows in zip(axes[0], panels, pts):
+        for a, x, y in rows:
+            c = _colour(result, a["name"])
+            face = c if a["role"] == "ours" else "none"
+            mk = {"ours": "o", "peer": "s", "reference": "^"}.get(a["role"], "o")
+            ax.scatter([x], [y], s=46, marker=mk, facecolors=face, edgecolors=c, linewidths=1.4, zorder=3)
+            ax.annotate(a["name"], (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7, color=c)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter
+
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
+        ax.set_xlabel("file size (MiB, log)")
+        ax.set_ylabel(ylabel + ", log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_title(f"{t} thread{'s' if t > 1 else ''}; ● ours  □ peers  △ PyTorch", fontsize=9)
+    fig.suptitle(_title(result, "Latency vs size: every artifact and peer (down-left is better)"), fontsize=10)
+    return _save(fig, path)
+
+
 PLOTS = {
     "latency": latency_vs_length,
     "size": size_bars,
     "memory": memory_bars,
     "sentences": sentence_bars,
     "efficiency": efficiency_plot,
+    "latency_size": latency_vs_size,
 }

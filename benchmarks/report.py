@@ -92,6 +92,8 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
         rows.append([g["name"], g["target"], meas, verdict, g.get("note", "")])
     md += [_tbl(["goal", "target", "measured", "verdict", "note"], rows), ""]
 
+    md += goal_table_md(result)
+
     md += ["## Summary", ""]
     hd, rw = summary_rows(result)
     md += [_tbl(hd, rw), "", "Spread = ±half of (p90 − p10)/p50 at that configuration.", ""]
@@ -104,8 +106,8 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
         rows.append([c["name"], where, c["numerator"], c["denominator"], _x(c["value"])])
     md += [_tbl(["comparison", "metric", "numerator", "denominator", "ratio"], rows) if rows else "(no pairs to compare in this run)", ""]
 
-    md += ["## Machine fp32 GEMM peak (measured in this run)", ""]
-    md += [_tbl(["engine", "threads", "n", "GFLOP/s (best of repeats)", "repeats"], [[p["engine"], p["threads"], p["n"], f"{p['gflops']:.1f}", p.get("repeats", "")] for p in result["peak"]]) if result["peak"] else "not measured", ""]
+    md += peaks_md(result)
+    md += int8_share_md(result)
 
     md += ["## Latency by sequence length", "", "p50 ms (p10–p90) · achieved GFLOP/s · % of the GEMM peak at that thread count.", ""]
     for a in result["artifacts"]:
@@ -135,13 +137,16 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
             rows.append([a["name"], mm["variant"], mm["threads"], _mib(mm["rss_baseline_bytes"]), _mib(mm["rss_after_load_bytes"]), _mib(mm["peak_rss_bytes"]), _mib(mm["rss_growth_bytes"]), f"{mm['load_s']:.3f}"])
     md += [_tbl(["artifact", "variant", "threads", "baseline MiB", "after load MiB", "peak MiB", "growth MiB", "load s"], rows) if rows else "not measured", ""]
 
-    md += ["## Peers", ""]
+    md += ["## Peers", "", "Each peer is built by its own documented recipe (exact commands below) and timed with its own runtime's "
+           "documented API and default options, each engine in its own fresh process.", ""]
     for p in result.get("peers") or []:
         md.append(f"- **{p['name']}**: {p['status']} — {p.get('detail', '')}")
         for c in p.get("commands") or []:
             md.append(f"  - `{c}`")
         if p.get("versions"):
             md.append("  - versions: " + ", ".join(f"{k} {v}" for k, v in p["versions"].items()))
+        for line in _peer_facts(p.get("facts") or {}):
+            md.append(f"  - {line}")
     md.append("")
     errs = [a for a in result["artifacts"] if a.get("error")]
     if errs or result.get("notes"):
@@ -156,3 +161,109 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
         md.append("")
     md.append("FLOPs: analytic matmul count from the config (see `benchmarks/flops.py`); GFLOP/s = FLOPs / p50.")
     return "\n".join(md) + "\n"
+
+
+def _peer_facts(f: dict) -> list[str]:
+    out = []
+    if f.get("bytes"):
+        out.append("files: " + ", ".join(f"{k} {_mib(v)} MiB" for k, v in f["bytes"].items()))
+    for prec, c in (f.get("constants") or {}).items():
+        if c.get("constant_bytes_over_needed"):
+            out.append(f"{prec} constants: {_mib(c['constant_bytes'])} MiB = {c['constant_bytes_over_needed']:.2f}× what the {c['unique_parameters']:,} unique parameters need")
+    if f.get("stock_quantizer_error"):
+        out.append(f"stock quantizer failed first: {f['stock_quantizer_error']} (fix used: {f.get('quantizer', '?')})")
+    if f.get("partitions"):
+        out.append("XNNPACK partitions: " + ", ".join(f"{k} {v}" for k, v in f["partitions"].items()))
+    for prec, ir in (f.get("ir") or {}).items():
+        if ir.get("ops"):
+            out.append(f"{prec} IR ops: " + ", ".join(f"{k} {v}" for k, v in ir["ops"].items()))
+    if f.get("calibration"):
+        out.append(f"calibration: {f['calibration']}")
+    rt = f.get("runtime")
+    if isinstance(rt, dict) and rt.get("note"):
+        out.append(f"runtime: {rt['note']}")
+    return out
+
+
+def _ratio_cell(r: dict | None) -> str:
+    if r is None or r.get("ratio") is None:
+        return "—"
+    v = r["ratio"]
+    txt = f"{v:.2f}× vs {r['best_peer']}"
+    return f"**{txt}**" if v < 1 else txt
+
+
+def goal_table_md(result: dict) -> list[str]:
+    """Each of our artifacts vs the best peer of any format (value = best peer / ours: > 1 ours wins)."""
+    rows = result.get("goal_table") or analysis.goal_table(result)
+    if not rows:
+        return []
+    threads = result["settings"]["threads"]
+    cols = [(m, t) for m, _, per in analysis.GOAL_TABLE_METRICS for t in (threads if per else [None])]
+    titles = {m: tt for m, tt, _ in analysis.GOAL_TABLE_METRICS}
+    head = ["artifact"] + [f"{titles[m]}{f' {t}t' if t else ''}" for m, t in cols]
+    by = {(r["artifact"], r["metric"], r["threads"]): r for r in rows}
+    body = []
+    for name in dict.fromkeys(r["artifact"] for r in rows):
+        body.append([name] + [_ratio_cell(by.get((name, m, t))) for m, t in cols])
+    md = ["## Our formats vs the best peer", "",
+          "Ratio = the best peer's value / ours, the best peer being the fastest (smallest) of ANY format and precision at that "
+          "metric: > 1 means ours is faster or smaller. **Bold** = a peer wins there. Latency p50 at batch 1.", "",
+          _tbl(head, body), ""]
+    wins = analysis.peer_wins(result)
+    if wins:
+        md += ["Where a peer wins:", ""]
+        for w in wins:
+            t = f", {w['threads']} thread(s)" if w.get("threads") else ""
+            unit = {"bytes": "MiB", "rss_growth": "MiB"}.get(w["metric"], "ms")
+            conv = (lambda v: _mib(int(v))) if unit == "MiB" else _ms
+            md.append(f"- {w['artifact']}, {w['title']}{t}: {w['best_peer']} {conv(w['peer_value'])} {unit} vs ours {conv(w['ours'])} {unit} ({w['ratio']:.2f}×)")
+        md.append("")
+    else:
+        md += ["No peer beats any of our artifacts on any of these metrics in this run.", ""]
+    return md
+
+
+def peaks_md(result: dict) -> list[str]:
+    peaks = result.get("peak") or []
+    md = ["## Machine GEMM peaks (measured in this run)", "",
+          "Square n×n·n×n MatMul, 2n³ operations; fp32 = ORT MatMul / NumPy / PyTorch, int8 = ORT MatMulInteger (uint8×int8, what "
+          "dynamic int8 models run) / torch._int_mm. Each (engine, dtype, threads) in a fresh process, warm-up, best size of "
+          "several, best of the repeats (median and p10 beside it), measured before (start) and after (end) the model rows. "
+          "The machine's peak at a thread count = the best of all of them.", ""]
+    if not peaks:
+        return md + ["not measured", ""]
+    rows = []
+    for p in peaks:
+        sizes = " · ".join(f"{r['n']}: {r['gflops']:.0f}" for r in p.get("sizes") or [])
+        rows.append([p.get("dtype", "fp32"), p["engine"], p["threads"], p.get("round", ""), p["n"], f"{p['gflops']:.1f}",
+                     f"{p['median_gflops']:.1f}" if p.get("median_gflops") is not None else "—", f"{p['p10_gflops']:.1f}" if p.get("p10_gflops") is not None else "—",
+                     p.get("repeats", ""), sizes])
+    md += [_tbl(["dtype", "engine", "threads", "round", "best n", "best G(FL)OP/s", "median", "p10", "repeats", "best per size"], rows), ""]
+    from .machine import best_peak
+
+    summ = []
+    for t in result["settings"]["threads"]:
+        for d in ("fp32", "int8"):
+            b = best_peak(peaks, t, d)
+            if b:
+                summ.append(f"{d} {t} thread(s): {b['gflops']:.0f} ({b['engine']}, n={b['n']}, {b.get('round', '')})")
+    md += ["Peaks used: " + "; ".join(summ) + ".", ""]
+    return md
+
+
+def int8_share_md(result: dict) -> list[str]:
+    rows = []
+    for a in result["artifacts"]:
+        if a.get("error") or a["precision"] != "int8":
+            continue
+        for t in result["settings"]["threads"]:
+            r = analysis.latency_at(a, analysis.GOAL_SEQ_LEN, 1, t)
+            if r and r.get("peak_fraction") is not None and r.get("peak_dtype") == "int8":
+                rows.append([a["name"], a["role"], t, _ms(r["ms"]["p50"]), f"{r['gflops_per_s']:.0f}", f"{r['peak_fraction'] * 100:.0f}%"])
+    if not rows:
+        return []
+    return ["## int8 artifacts vs the machine's int8 GEMM peak", "",
+            f"Analytic operations at {analysis.GOAL_SEQ_LEN} tokens, batch 1 (benchmarks/flops.py; attention score/context matmuls "
+            "included even where they run in fp32) / p50, as a share of the int8 peak at the same thread count.", "",
+            _tbl(["artifact", "role", "threads", "p50 ms", "GOP/s", "of int8 peak"], rows), ""]

@@ -122,7 +122,10 @@ def cli_run(tiny_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     argv = ["bench", str(tiny_folder), "--quick", "--seq-lens", "8,16,32", "--threads", "1", "--batch", "1,2", "--runs", "3", "--warmup", "1",
             "--sentences", "4", "--optimum", "off", "--out", str(out), "--extra", f"copy-fp32={tiny_folder / 'model.onnx'}"]
-    rc = main(argv)
+    # an empty peer cache: --quick only uses peers already built, and none is for this checkpoint
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ALBERT_EDGE_CACHE", str(tmp_path_factory.mktemp("cache")))
+        rc = main(argv)
     files = sorted(out.iterdir())
     jsons = [f for f in files if f.suffix == ".json"]
     return rc, out, files, json.loads(jsons[0].read_text()) if jsons else None
@@ -156,19 +159,36 @@ def test_cli_run_writes_a_valid_result(cli_run, tiny_folder):
     assert onnx["load_s"] == m["load_s"] > 0
     assert onnx["bytes"] == (tiny_folder / "model.onnx").stat().st_size
     assert result["peak"] and all(p["gflops"] > 0 for p in result["peak"])
+    # fp32 and int8 peaks, each measured before and after the model rows
+    assert {(p["dtype"], p["round"]) for p in result["peak"]} >= {("fp32", "start"), ("fp32", "end"), ("int8", "start"), ("int8", "end")}
+    assert r["peak_dtype"] == "fp32"
+    # timing ran in worker processes: the runner's facts come back from there
+    assert onnx["info"].get("runtime") == "onnxruntime"
 
 
 def test_cli_run_compares_and_reports_goals_honestly(cli_run):
     rc, out, files, result = cli_run
     comps = {(c["name"], c["metric"]) for c in result["comparisons"]}
     assert ("ONNX vs PyTorch eager (fp32)", "bytes") in comps
-    # no Optimum peer in this run: the peer is reported missing and its goals unmeasured, not dropped
-    assert result["peers"] == [{"name": "optimum", "status": "missing", "detail": "disabled (--optimum off)"}]
+    # no peer in this run: every peer is reported missing (with why) and its goals unmeasured, not dropped
+    peers = {p["name"]: p for p in result["peers"]}
+    assert peers["optimum"] == {"name": "optimum", "status": "missing", "detail": "disabled (--optimum off)"}
+    for name in ("litert-stock", "executorch-stock", "openvino"):
+        assert peers[name]["status"] == "missing" and peers[name]["detail"], peers[name]
+    assert "not built for this checkpoint" in peers["litert-stock"]["detail"]
     by = {g["name"]: g for g in result["goals"]}
     assert by["int8 ONNX speed vs Optimum int8"]["met"] is None
     assert by["int8 ONNX size vs Optimum int8"]["met"] is None
     eff = by["fp32 ORT efficiency"]
     assert eff["met"] is None and "128" in eff["note"]  # 128 > max_seq_length 16: not measurable, said so
+    assert by["int8 ONNX efficiency"]["met"] is None and "onnx-int8 missing" in by["int8 ONNX efficiency"]["note"]
+    # the goal table: every artifact of ours against the best peer; here the only peer is the --extra copy
+    # of model.onnx, so the size ratio is exactly 1 and 128 tokens (> max_seq_length) is unmeasured
+    rows = {(r["metric"], r["threads"]): r for r in result["goal_table"] if r["artifact"] == "onnx-fp32"}
+    assert {m for m, _ in rows} == {"sentences", "latency128", "bytes", "rss_growth"}
+    assert rows[("bytes", None)]["best_peer"] == "copy-fp32" and rows[("bytes", None)]["ratio"] == 1.0
+    assert rows[("sentences", 1)]["best_peer"] == "copy-fp32" and rows[("sentences", 1)]["ratio"] > 0
+    assert rows[("latency128", 1)]["ratio"] is None
 
 
 def test_cli_run_writes_report_and_plots(cli_run):
@@ -178,11 +198,12 @@ def test_cli_run_writes_report_and_plots(cli_run):
     md = [f for f in files if f.suffix == ".md"]
     assert len(md) == 1
     text = md[0].read_text()
-    for heading in ("## Goals", "## Summary", "## Ratios measured in this run", "## Memory and load time", "## Peers"):
+    for heading in ("## Goals", "## Our formats vs the best peer", "## Summary", "## Ratios measured in this run", "## Machine GEMM peaks",
+                    "## Memory and load time", "## Peers"):
         assert heading in text
     assert "optimum**: missing" in text
     pngs = {f.name.rsplit("-", 1)[-1]: f for f in files if f.suffix == ".png"}
-    assert {"latency.png", "size.png", "memory.png", "sentences.png", "efficiency.png"} <= set(pngs)
+    assert {"latency.png", "size.png", "memory.png", "sentences.png", "efficiency.png", "latency_size.png"} <= set(pngs)
     for f in pngs.values():
         data = f.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
@@ -245,15 +266,18 @@ def test_load_result(tmp_path, cli_run):
 # API for `albert-edge pipeline`
 
 
-def test_run_bench_api(tiny_folder, tmp_path):
+def test_run_bench_api(tiny_folder, tmp_path, monkeypatch):
     from albert_edge.benchmarks.bench_cli import run_bench
     from albert_edge.benchmarks.report import summary_table
 
+    monkeypatch.setenv("ALBERT_EDGE_CACHE", str(tmp_path / "cache"))
     result, paths = run_bench(tiny_folder, quick=True, out_dir=tmp_path, seq_lens=[8], runs=2, warmup=0, sentences=2,
                               memory=False, pytorch=False, quiet=True)
     assert paths["json"].is_file() and paths["report"].is_file() and paths["json"].parent == tmp_path
-    assert [a["name"] for a in result["artifacts"]] == ["onnx-fp32"]
-    assert result["settings"]["quick"] is True and result["peers"][0]["status"] == "missing"
+    # the folder's artifacts (export onnx also writes the text-in model), no peer: the pipeline never builds one
+    assert [a["name"] for a in result["artifacts"]] == ["onnx-fp32", "onnx-text-fp32"]
+    assert result["settings"]["quick"] is True and all(p["status"] == "missing" for p in result["peers"])
+    assert not (tmp_path / "cache" / "peers").exists() or not any((tmp_path / "cache" / "peers").iterdir())
     table = summary_table(result)
     assert "onnx-fp32" in table.splitlines()[2]
     with pytest.raises(TypeError):

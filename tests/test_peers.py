@@ -1,0 +1,345 @@
+"""Benchmark peers and the per-process measurement machinery: the standard LiteRT recipe for real on a tiny
+trained-looking model (it must really duplicate the shared weights: that is the point of the comparison),
+the OpenVINO peer in its own venv (skipped, saying so, only when that venv is absent), the worker protocol,
+the fp32/int8 GEMM peaks, the goal table. No timing assertions."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from albert_edge import formats
+from albert_edge.benchmarks import analysis, machine, measure, peerset, schema, timing
+from albert_edge.paths import cache_dir
+
+# The real OpenVINO venv (benchmarks/peers/openvino.sh builds it), looked up before any test moves the cache.
+OPENVINO_VENV = Path(os.environ.get("OPENVINO_VENV") or cache_dir("peers", "openvino-venv"))
+HAS_OPENVINO = (OPENVINO_VENV / "bin" / "python").is_file()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny trained-looking checkpoint (LayerNorm gamma != 1: what makes the LiteRT converter fold) and its ONNX folder."""
+    import torch
+
+    torch.set_num_threads(1)
+    from albert_edge.export.onnx_export import export_onnx
+    from albert_edge.testing import make_checkpoint, tokenizer_source
+
+    root = tmp_path_factory.mktemp("peers")
+    ckpt = make_checkpoint(root / "ckpt", tokenizer_source(root / "spm", official=False), trained_looking=True, max_position_embeddings=64)
+    folder = root / "art"
+    export_onnx(ckpt, folder, max_length=32, quiet=True, text=False)
+    return ckpt, folder
+
+
+@pytest.fixture()
+def peer_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALBERT_EDGE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "peers"
+
+
+def _ctx(tiny):
+    from albert_edge.manifest import load_manifest
+
+    ckpt, folder = tiny
+    return peerset.Context(folder, load_manifest(folder), ckpt, quiet=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# LiteRT standard recipe: real, in our venv
+
+
+@pytest.fixture(scope="module")
+def litert_peer(tiny, tmp_path_factory):
+    from albert_edge.benchmarks.peers.litert_stock import build
+
+    out = tmp_path_factory.mktemp("litert")
+    return out, build(str(tiny[0]), str(out), seq_len=32)
+
+
+def _hh_constants(data: bytes, hidden: int) -> int:
+    """Constant buffers shaped like a hidden x hidden weight (Q, K, V, attention output, pooler)."""
+    from albert_edge.export.tflite_buffers import list_constants
+
+    return sum(1 for c in list_constants(data) if tuple(c.shape) == (hidden, hidden))
+
+
+def test_litert_stock_duplicates_the_shared_weights_on_a_trained_looking_model(tiny, litert_peer, tmp_path):
+    """The standard recipe has no LayerNorm-fold barriers: applications 2..N get private (folded) copies of
+    Q/K/V. albert-edge's export of the same checkpoint keeps one copy (its weight guard would refuse more)."""
+    from albert_edge.export.tflite_export import export_tflite
+
+    out, peer = litert_peer
+    cfg = json.loads((tiny[0] / "config.json").read_text())
+    H, N = cfg["hidden_size"], cfg["num_hidden_layers"]
+    stock = (out / "model.tflite").read_bytes()
+    c = peer["constants"]["fp32"]
+    assert c["unique_parameters"] > 0 and c["constant_bytes_over_needed"] > 1.1, c  # > 10% more constant bytes than parameters
+    ours_dir = tmp_path / "ours"
+    export_tflite(tiny[0], ours_dir, buckets=(32,), quiet=True)
+    ours = (ours_dir / "model.tflite").read_bytes()
+    # 5 unique H x H weights (query, key, value, attention dense, pooler); the stock file folds one
+    # LayerNorm into Q, K and V per later application
+    assert _hh_constants(ours, H) == 5
+    assert _hh_constants(stock, H) >= 5 + 3 * (N - 1) - 3, (_hh_constants(stock, H), N)
+    assert peer["constants"]["int8"]["constant_bytes_over_needed"] > 1.1
+    assert peer["bytes"]["fp32"] > len(ours)
+
+
+def test_litert_stock_runs_like_pytorch_through_the_interpreter_api(tiny, litert_peer):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from albert_edge.benchmarks.peers.litert_stock import InterpreterRunner
+
+    out, peer = litert_peer
+    ids = [[2, 15, 16, 17, 3], [2, 20, 21, 3]]
+    model = AutoModelForSequenceClassification.from_pretrained(tiny[0]).eval()
+    ref = []
+    for x in ids:  # the stock file always runs padded to its one length
+        t = torch.zeros((1, 32), dtype=torch.long)
+        t[0, : len(x)] = torch.tensor(x)
+        m = (t != 0).long()
+        with torch.no_grad():
+            ref.append(model(input_ids=t, attention_mask=m, token_type_ids=torch.zeros_like(t)).logits[0].numpy())
+    r = InterpreterRunner(out / "model.tflite", threads=1, sep_id=3)
+    got = r.call([], ids)
+    assert r.seq_len == 32 and r.info()["weight_cache"] is False
+    assert np.abs(got - np.stack(ref)).max() < 1e-4
+    r8 = InterpreterRunner(out / "model_int8.tflite", threads=1, sep_id=3)
+    assert np.abs(r8.call([], ids) - np.stack(ref)).max() < 0.5  # int8 weights: close, not equal
+
+
+def test_litert_peer_specs_and_a_timing_job_in_a_worker_process(tiny, litert_peer, peer_cache):
+    """peerset finds the built peer (cache keyed by the checkpoint), and the spec's overrides reach a real
+    worker process: fixed length 32 only, batch 1, the Interpreter runner, samples back as JSON."""
+    import shutil
+
+    ctx = _ctx(tiny)
+    out, _ = litert_peer
+    d = peer_cache / f"litert-stock-{ctx.sha}-L32"
+    d.parent.mkdir(parents=True)
+    shutil.copytree(out, d)
+    specs, rec = peerset.litert_stock("cached", ctx)
+    assert rec["status"] == "ok" and rec["versions"]["litert-torch"] and any("dynamic_wi8_afp32" in c for c in rec["commands"])
+    assert [s["name"] for s in specs] == ["litert-stock-fp32", "litert-stock-int8"]
+    s = {**{"pad_id": 0, "cls_id": 2, "sep_id": 3, "vocab_size": 100, "max_len": 32, "filler": None}, **specs[1]}
+    assert measure._lengths(s) == "buckets" and measure.fixed_batch(s)
+    res = measure.timing_subprocess(s, 1, [(1, 32)], ([], [[2, 5, 6, 3], [2, 7, 3]]), {"runs": 3, "warmup": 1, "min_runs": 1, "max_runs": 3}, None)
+    assert len(res["latency"]) == 1 and len(res["latency"][0]["samples_ms"]) == 3
+    assert len(res["sentences"]["samples_ms"]) == 2
+    assert res["info"]["runtime"].startswith("ai-edge-litert Interpreter")
+    mem = measure.memory_variants(s, 1, 32)[0]
+    assert [m["variant"] for m in mem] == ["default"] and mem[0]["rss_growth_bytes"] > 0
+
+
+def test_cached_mode_never_builds_and_says_how(tiny, peer_cache):
+    ctx = _ctx(tiny)
+    for fn in (peerset.litert_stock, peerset.executorch_stock, peerset.openvino):
+        specs, rec = fn("cached", ctx)
+        assert specs == [] and rec["status"] == "missing" and "not built" in rec["detail"], rec
+    assert not peer_cache.exists() or not any(peer_cache.iterdir())
+
+
+def test_executorch_stock_spec_runs_with_default_runtime_options(tiny, peer_cache):
+    """The ExecuTorch peer's files come from benchmarks/peers/executorch_stock.py (tested with ExecuTorch);
+    here: its recorded folder becomes specs that run ExecuTorchRunner WITHOUT the weight cache."""
+    ctx = _ctx(tiny)
+    d = peer_cache / f"executorch-stock-{ctx.sha}-L{ctx.max_len}"
+    d.mkdir(parents=True)
+    (d / "model.pte").write_bytes(b"x" * 10)
+    (d / "model_int8.pte").write_bytes(b"y" * 7)
+    (d / "peer.json").write_text(json.dumps({"files": {"fp32": "model.pte", "int8": "model_int8.pte"}, "versions": {"executorch": "1"}, "commands": ["c"],
+                                             "stock_quantizer_error": "IndexError: ..."}))
+    specs, rec = peerset.executorch_stock("cached", ctx)
+    if rec["status"] == "missing" and "not installed" in rec["detail"]:
+        pytest.skip("executorch is not installed here: " + rec["detail"])
+    assert rec["status"] == "ok" and rec["facts"]["stock_quantizer_error"].startswith("IndexError")
+    assert [(s["name"], s["bytes"]) for s in specs] == [("executorch-stock-fp32", 10), ("executorch-stock-int8", 7)]
+    assert all(s["runner_kwargs"] == {"weight_cache": False} and s["memory_variants"] == ["default"] and measure.fixed_batch(s) for s in specs)
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenVINO: its own venv
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason=f"OpenVINO peer venv absent ({OPENVINO_VENV}); benchmarks/peers/openvino.sh creates it")
+def test_openvino_peer_builds_in_its_venv_and_times_in_its_worker(tiny, peer_cache, monkeypatch):
+    monkeypatch.setenv("OPENVINO_VENV", str(OPENVINO_VENV))
+    ctx = _ctx(tiny)
+    specs, rec = peerset.openvino("auto", ctx)
+    assert rec["status"] == "ok", rec
+    assert rec["versions"]["openvino"] == "2026.4.1" and rec["versions"]["nncf"] == "3.4.0"
+    assert any("ModelType.TRANSFORMER" in c for c in rec["commands"]) and "sentences" in rec["facts"]["calibration"]
+    assert rec["facts"]["ir"]["int8"]["ops"].get("FakeQuantize", 0) > 0  # NNCF really quantized it
+    by = {s["name"]: s for s in specs}
+    assert set(by) == {"openvino-fp32", "openvino-int8"} and all(s["format"] == "openvino" for s in specs)
+    s = {**{"pad_id": 0, "cls_id": 2, "sep_id": 3, "vocab_size": 100, "max_len": 32, "filler": None}, **by["openvino-fp32"]}
+    res = measure.timing_subprocess(s, 1, [(1, 8), (2, 16)], ([], [[2, 5, 6, 3]]), {"runs": 2, "warmup": 1, "min_runs": 1, "max_runs": 2}, None)
+    assert [len(r["samples_ms"]) for r in res["latency"]] == [2, 2] and res["info"]["performance_hint"] == "LATENCY"
+    mem = measure.memory_variants(s, 1, 16)[0][0]
+    assert mem["variant"] == "default" and mem["rss_growth_bytes"] > 0
+
+
+def test_openvino_worker_refuses_a_bad_job_in_one_line(tmp_path):
+    """Runs without OpenVINO installed: the worker script's usage path needs only numpy."""
+    import subprocess
+    import sys
+
+    from albert_edge.paths import package_file
+
+    script = package_file("benchmarks.peers", "openvino_peer.py")
+    p = subprocess.run([sys.executable, str(script), "nonsense"], capture_output=True, text=True)
+    assert p.returncode == 2 and "usage" in p.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the worker protocol (timing.py) with a stand-in runner
+
+
+class _Fake:
+    def __init__(self, fail_batch=None):
+        self.calls = 0
+        self.fail_batch = fail_batch
+
+    def call(self, texts, ids):
+        if self.fail_batch and len(ids) == self.fail_batch:
+            raise ValueError("batch not supported\nsecond line")
+        self.calls += 1
+        return np.zeros((len(ids), 2))
+
+    def info(self):
+        return {"runtime": "fake"}
+
+
+def test_timing_job_runs_every_config_and_reports_failures_per_config():
+    job = {"kind": "timing", "threads": 1, "cfg": {"runs": 4, "warmup": 2, "min_runs": 1, "max_runs": 9}, "budget_s": None,
+           "configs": [{"batch": 1, "seq_len": 4, "ids": [[2, 5, 6, 3]]}, {"batch": 2, "seq_len": 4, "ids": [[2, 5, 6, 3]] * 2}],
+           "sentences": {"texts": ["a", "b", "c"], "ids": [[2, 3], [2, 5, 3], [2, 6, 3]]}}
+    fake = _Fake(fail_batch=2)
+    res = timing.run_job(job, lambda j: fake)
+    assert res["info"] == {"runtime": "fake"}
+    ok, bad = res["latency"]
+    assert len(ok["samples_ms"]) == 4 and ok["warmup"] == 2
+    assert bad["error"] == "batch not supported" and "samples_ms" not in bad
+    assert len(res["sentences"]["samples_ms"]) == 3 and res["sentences"]["warmup"] == 2
+    assert fake.calls == 2 + 4 + 2 + 3
+
+
+def test_memory_job_and_a_failing_runner():
+    imported = []
+    job = {"kind": "memory", "threads": 1, "variant": "default", "ids": [[2, 5, 3]], "texts": []}
+    res = timing.run_job(job, lambda j: _Fake(), lambda j: imported.append(True))
+    assert imported == [True] and res["variant"] == "default"
+    assert res["rss_growth_bytes"] == res["peak_rss_bytes"] - res["rss_baseline_bytes"]
+
+    def boom(j):
+        raise RuntimeError("cannot load model.xyz")
+
+    assert timing.run_job(job, boom) == {"error": "cannot load model.xyz"}
+
+
+def test_budget_run_count_policy():
+    assert timing.runs_for_budget(10.0, 1.0, 5, 200) == 100
+    b = timing.Budget(10.0, 4)
+    assert 2.4 < b.share() <= 2.5
+    b.done()
+    assert 3.2 < b.share() <= 3.34
+    samples, warm = timing.time_calls(lambda: None, None, 1, 0.0, 3, 50)
+    assert len(samples) == 3 and warm == 1  # no budget left: min_runs
+
+
+# ---------------------------------------------------------------------------------------------
+# GEMM peaks
+
+
+def test_peak_inproc_fp32_and_int8_small_sizes():
+    for dtype in ("fp32", "int8"):
+        p = machine.peak_inproc("onnxruntime", dtype, 1, (32, 64), repeats=3, budget_s=0.5)
+        assert p["dtype"] == dtype and [r["n"] for r in p["sizes"]] == [32, 64]
+        assert p["gflops"] == max(r["gflops"] for r in p["sizes"]) and p["n"] in (32, 64)
+        assert all(r["p10_gflops"] <= r["median_gflops"] <= r["gflops"] for r in p["sizes"])
+    with pytest.raises(ValueError):
+        machine.peak_inproc("numpy", "int8", 1, (32,), 2, 0.1)
+
+
+def test_gemm_int8_model_computes_the_integer_product():
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(machine._gemm_model(16, "int8"), providers=["CPUExecutionProvider"])
+    from onnx import numpy_helper, load_from_string
+
+    b = numpy_helper.to_array(load_from_string(machine._gemm_model(16, "int8")).graph.initializer[0]).astype(np.int32)
+    a = np.random.default_rng(0).integers(0, 255, (16, 16), dtype=np.uint8)
+    assert np.array_equal(sess.run(None, {"A": a})[0], a.astype(np.int32) @ b)
+
+
+def test_best_peak_keeps_dtypes_apart_and_spread_names_rounds():
+    peaks = [{"engine": "onnxruntime", "dtype": "fp32", "threads": 2, "n": 512, "gflops": 200.0, "round": "start"},
+             {"engine": "onnxruntime", "dtype": "fp32", "threads": 2, "n": 512, "gflops": 400.0, "round": "end"},
+             {"engine": "torch", "dtype": "int8", "threads": 2, "n": 1024, "gflops": 1500.0, "round": "start"},
+             {"engine": "numpy", "threads": 1, "n": 512, "gflops": 100.0}]  # old results: no dtype = fp32
+    assert machine.best_peak(peaks, 2)["gflops"] == 400.0
+    assert machine.best_peak(peaks, 2, "int8")["engine"] == "torch"
+    assert machine.best_peak(peaks, 1)["gflops"] == 100.0 and machine.best_peak(peaks, 1, "int8") is None
+    sp = machine.peak_spread(peaks, 2, "fp32")
+    assert sp["rounds"] == {"start": 200.0, "end": 400.0} and sp["min_round_fraction"] == 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# goal table, goals, schema
+
+
+def _art(name, role, prec, sent, lat, size, rss, fmt="onnx"):
+    st = lambda v: {"p10": v, "p50": v, "p90": v, "p99": v, "mean": v, "min": v, "max": v, "iqr": 0.0, "n": 3}  # noqa: E731
+    return {"name": name, "format": fmt, "precision": prec, "role": role, "file": None, "bytes": size, "load_s": 0.1, "error": None,
+            "memory": [{"variant": "default", "threads": 1, "rss_baseline_bytes": 10, "rss_after_load_bytes": 10 + rss, "peak_rss_bytes": 10 + rss, "rss_growth_bytes": rss, "load_s": 0.1}],
+            "latency": [{"seq_len": 128, "batch": 1, "threads": 2, "runs": 3, "warmup": 1, "ms": st(lat), "gflops_per_s": 22.4 / lat * 1000, "peak_fraction": 22.4 / lat * 1000 / 1600, "peak_dtype": "int8" if prec == "int8" else "fp32"}],
+            "sentences": [{"threads": 2, "batch": 1, "count": 3, "runs": 1, "shape_handling": "dynamic", "mean_tokens": 20.0, "ms": st(sent)}], "skipped": []}
+
+
+def _result(arts):
+    return {"schema_version": 1, "kind": "albert-edge-bench", "created": "2026-12-02T00:00:00+00:00", "tool": "t",
+            "host": {"platform": "desktop", "hostname": "h", "cpu_model": "c", "cpu_flags": [], "cores_logical": 2}, "versions": {},
+            "model": {"name": "m", "hidden_size": 768, "embedding_size": 128, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072, "vocab_size": 30000},
+            "settings": {"seq_lens": [128], "threads": [2], "batches": [1], "runs": None},
+            "peak": [{"engine": "onnxruntime", "dtype": "int8", "threads": 2, "n": 1024, "gflops": 1600.0, "repeats": 5}],
+            "artifacts": arts, "peers": [], "notes": []}
+
+
+def test_goal_table_picks_the_best_peer_of_any_format_and_names_where_a_peer_wins():
+    ours = _art("onnx-int8", "ours", "int8", sent=7.0, lat=28.0, size=12_000_000, rss=30)
+    ov = {**_art("openvino-int8", "peer", "int8", sent=10.3, lat=21.0, size=90_000_000, rss=275), "format": "openvino", "peer": "openvino"}
+    opt = {**_art("optimum-int8", "peer", "int8", sent=19.0, lat=63.0, size=40_000_000, rss=70), "peer": "optimum"}
+    r = _result([ours, ov, opt])
+    rows = {(x["metric"], x["threads"]): x for x in analysis.goal_table(r)}
+    assert rows[("sentences", 2)]["best_peer"] == "openvino-int8" and rows[("sentences", 2)]["ratio"] == pytest.approx(10.3 / 7.0)
+    assert rows[("latency128", 2)]["best_peer"] == "openvino-int8" and rows[("latency128", 2)]["ratio"] == pytest.approx(0.75)
+    assert rows[("bytes", None)]["best_peer"] == "optimum-int8" and rows[("rss_growth", None)]["best_peer"] == "optimum-int8"
+    r["goal_table"] = analysis.goal_table(r)
+    wins = analysis.peer_wins(r)
+    assert [(w["artifact"], w["metric"]) for w in wins] == [("onnx-int8", "latency128")]
+    goals = {g["name"]: g for g in analysis.goals(r)}
+    assert goals["int8 ONNX speed vs Optimum int8"]["measured"] == pytest.approx(63.0 / 28.0)  # Optimum, not the faster OpenVINO
+    assert goals["onnx-int8 vs fastest peer, real sentences"]["met"] is True
+    assert goals["int8 ONNX efficiency"]["measured"] == pytest.approx(0.5) and goals["int8 ONNX efficiency"]["met"] is False  # 800 of 1600 GOP/s
+    from albert_edge.benchmarks.report import goal_table_md
+
+    md = "\n".join(goal_table_md(r))
+    assert "**0.75× vs openvino-int8**" in md and "Where a peer wins" in md
+    schema.validate({**r, "goals": analysis.goals(r), "comparisons": analysis.comparisons(r)})
+
+
+def test_peer_formats_are_benchmark_only():
+    assert "openvino" in schema.FORMATS and "openvino" in formats.PEER_FORMATS
+    assert "openvino" not in formats.names()  # never a manifest format
+    assert not set(formats.PEER_FORMATS) & set(formats.names())
+    r = _result([_art("x", "peer", "int8", 1, 1, 1, 1, fmt="openvino")])
+    assert schema.problems(r) == []
+    r["peak"][0]["dtype"] = "int4"
+    assert any("dtype" in p for p in schema.problems(r))

@@ -108,6 +108,7 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
 
     md += peaks_md(result)
     md += int8_share_md(result)
+    md += profile_md(result)
 
     md += ["## Latency by sequence length", "", "p50 ms (p10–p90) · achieved GFLOP/s · % of the GEMM peak at that thread count.", ""]
     for a in result["artifacts"]:
@@ -267,3 +268,33 @@ def int8_share_md(result: dict) -> list[str]:
             f"Analytic operations at {analysis.GOAL_SEQ_LEN} tokens, batch 1 (benchmarks/flops.py; attention score/context matmuls "
             "included even where they run in fp32) / p50, as a share of the int8 peak at the same thread count.", "",
             _tbl(["artifact", "role", "threads", "p50 ms", "GOP/s", "of int8 peak"], rows), ""]
+
+
+def profile_md(result: dict) -> list[str]:
+    """ORT's per-node profile of the int8 ONNX model at 128 tokens: time per op type against what its
+    analytic operations would cost at the measured int8 peak (benchmarks/profile_onnx.py)."""
+    from .machine import best_peak
+    from .profile_onnx import HEADERS, table
+
+    art = next((a for a in result["artifacts"] if a.get("profile")), None)
+    if art is None:
+        return []
+    md = [f"## Where the {art['name']} time goes (ONNX Runtime profiler, {art['profile'][0]['seq_len']} tokens)", "",
+          "Per node: the minimum over the profiled runs (its least disturbed sample), summed per op type. G-ops: analytic "
+          "operations of those nodes (GEMM weights × tokens; QAttention also its fp32 score/context matmuls). 'ms at int8 peak' = "
+          "those operations at the machine's measured int8 GEMM peak; 'excess' = the time above that: activation quantization and "
+          "dequantization inside DynamicQuantizeMatMul, GEMM efficiency at 128 rows, QAttention's fp32 attention, and every "
+          "elementwise op (counted as free in the analytic model).", ""]
+    for prof in art["profile"]:
+        pk = best_peak(result.get("peak") or [], prof["threads"], "int8")
+        if pk:
+            for g in prof["groups"]:
+                ops = g["gemm_ops"] + g["attention_ops"]
+                g["ms_at_peak"] = ops / (pk["gflops"] * 1e9) * 1000.0
+                g["excess_ms"] = g["ms"] - g["ms_at_peak"]
+        total_ops = sum(g["gemm_ops"] + g["attention_ops"] for g in prof["groups"])
+        ideal = total_ops / (pk["gflops"] * 1e9) * 1000.0 if pk else None
+        md.append(f"**{prof['threads']} thread(s)**: wall p50 {prof['wall_ms_p50']:.2f} ms (min {prof['wall_ms_min']:.2f}), sum of per-node minima "
+                  f"{prof['sum_node_min_ms']:.2f} ms" + (f"; all analytic operations at the int8 peak ({pk['gflops']:.0f} GOP/s): {ideal:.2f} ms" if ideal else "") + ".")
+        md += ["", _tbl(HEADERS, table(prof)), ""]
+    return md

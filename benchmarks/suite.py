@@ -316,6 +316,8 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
                 _bench_one(spec, rec, settings, shape, (sent_texts, sent_ids), budget, cfg, pbar, mem_seq)
             except Exception as e:  # one broken artifact is reported, the rest still measured
                 rec["error"] = _short_error(e)
+            if spec["name"] == PROFILED and not rec["error"] and PROFILE_SEQ_LEN <= spec["max_len"]:
+                _profile(spec, rec, settings, quiet)
     finally:
         if pbar is not None:
             pbar.close()
@@ -365,6 +367,25 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     validate(result)
     paths = write_outputs(result, out_dir, quiet=quiet)
     return result, paths
+
+
+# The int8 efficiency goal's "why": ORT's per-node profile of our int8 ONNX at 128 tokens, per thread count.
+PROFILED = "onnx-int8"
+PROFILE_SEQ_LEN = 128
+
+
+def _profile(spec: dict, rec: dict, settings: Settings, quiet: bool) -> None:
+    from .profile_onnx import profile_subprocess
+
+    out = []
+    with step(f"profiling {spec['name']} at {PROFILE_SEQ_LEN} tokens (ONNX Runtime's per-node profiler, a fresh process per thread count)", quiet):
+        for t in settings.threads:
+            try:
+                out.append(profile_subprocess(spec["path"], t, PROFILE_SEQ_LEN, 8 if settings.quick else 30, None))
+            except Exception as e:
+                rec["skipped"].append({"what": f"ORT profile at {t} thread(s)", "reason": _short_error(e)})
+    if out:
+        rec["profile"] = out
 
 
 def _apply_peaks(artifacts: list[dict], shape, peaks: list[dict]) -> None:

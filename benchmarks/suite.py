@@ -29,13 +29,15 @@ class Settings:
     peak_sizes: tuple[int, ...] = (512, 1024, 2048)
     peak_repeats: int = 20
     peak_budget_s: float = 6.0  # per (engine, dtype, threads) process, shared by its sizes
+    peak_engines: tuple[tuple[str, str], ...] | None = None  # None: machine.PEAK_ENGINES (all)
     memory: bool = True
     pytorch: bool = True
     quick: bool = False
 
     @classmethod
     def quick_defaults(cls) -> "Settings":
-        return cls(seq_lens=[32, 128], threads=[1], batches=[1], min_runs=5, max_runs=30, warmup=2, budget_s=45.0, sentences=40, peak_sizes=(512, 1024), peak_repeats=5, peak_budget_s=2.0, quick=True)
+        return cls(seq_lens=[32, 128], threads=[1], batches=[1], min_runs=5, max_runs=30, warmup=2, budget_s=45.0, sentences=40, peak_sizes=(512, 1024), peak_repeats=5, peak_budget_s=1.5, quick=True,
+                   peak_engines=(("onnxruntime", "fp32"), ("onnxruntime", "int8")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,7 +291,8 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
 
     sizes = tuple(settings.peak_sizes)
     with step(f"measuring the fp32 and int8 GEMM peaks (n={','.join(map(str, sizes))}, threads {settings.threads}, a fresh process each)", quiet):
-        peaks, peak_notes = machine.gemm_peaks(settings.threads, sizes, settings.peak_repeats, settings.peak_budget_s, label="start")
+        peaks, peak_notes = machine.gemm_peaks(settings.threads, sizes, settings.peak_repeats, settings.peak_budget_s,
+                                               engines=settings.peak_engines or machine.PEAK_ENGINES, label="start")
     notes += peak_notes
 
     sent_texts, sent_ids, sent_info = ([], [], None)
@@ -325,7 +328,8 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     # The peaks again after the model rows: the machine's limit is the best of both rounds, and the gap
     # between the rounds is the run's own measure of how much the shared machine moved meanwhile.
     with step("measuring the GEMM peaks again (after the model rows)", quiet):
-        peaks_end, peak_notes = machine.gemm_peaks(settings.threads, sizes, settings.peak_repeats, settings.peak_budget_s, label="end")
+        peaks_end, peak_notes = machine.gemm_peaks(settings.threads, sizes, settings.peak_repeats, settings.peak_budget_s,
+                                                   engines=settings.peak_engines or machine.PEAK_ENGINES, label="end")
     peaks += peaks_end
     notes += peak_notes
     _apply_peaks(artifacts, shape, peaks)
@@ -347,7 +351,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
             "unique_parameters": cfg_model.get("unique_parameters"),
             "max_seq_length": int(manifest["max_seq_length"]),
         },
-        "settings": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()}, "sentences": sent_info, "peers": peer_mode,
+        "settings": {**{k: (json.loads(json.dumps(v)) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()}, "sentences": sent_info, "peers": peer_mode,
                      "timing": "one fresh worker process per (artifact, thread count); memory: one per measurement"},
         "peak": peaks,
         "artifacts": artifacts,

@@ -212,8 +212,11 @@ def goal_table_md(result: dict) -> list[str]:
           "metric: > 1 means ours is faster or smaller. **Bold** = a peer wins there. Latency p50 at batch 1.", "",
           _tbl(head, body), ""]
     wins = analysis.peer_wins(result)
+    prec = {a["name"]: a["precision"] for a in result["artifacts"]}
+    wins.sort(key=lambda w: (prec.get(w["artifact"]) != "int8", w["artifact"], w["metric"], w.get("threads") or 0))
     if wins:
-        md += ["Where a peer wins:", ""]
+        md += ["Where a peer wins (our int8 artifacts first: fp32/fp16 files are compared with the best peer of any precision too, "
+               "so their rows mostly restate int8 vs fp32):", ""]
         for w in wins:
             t = f", {w['threads']} thread(s)" if w.get("threads") else ""
             unit = {"bytes": "MiB", "rss_growth": "MiB"}.get(w["metric"], "ms")

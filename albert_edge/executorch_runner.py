@@ -196,9 +196,11 @@ class ExecuTorchRunner(Runner):
         pad_id: int = 0,
         threads: int | None = None,
         entry: dict | None = None,
-        weight_cache: bool | None = True,
+        weight_cache: bool | str | os.PathLike | None = True,
         **kwargs,
     ):
+        """weight_cache: turn XNNPACK's weight cache on (default) or off. ExecuTorch's cache lives in
+        memory, so a path (what the benchmark passes for LiteRT's file cache) just means on."""
         import torch
 
         self.path = Path(path)
@@ -255,9 +257,6 @@ class ExecuTorchRunner(Runner):
         if self.method is None:
             raise AlbertEdgeError(f"{self.name}: runner is closed")
         return np.stack([self._one(list(ids)) for ids in ids_list]).astype(np.float32)
-
-    def run_batched(self, ids_list, batch_size: int = 32, progress=None):
-        return super().run_batched(ids_list, batch_size=batch_size, progress=progress)
 
     def close(self) -> None:
         self.method = None

@@ -256,11 +256,12 @@ def runtime_hints() -> dict:
     return {"xnnpack_weight_cache": True, "xnnpack_backend_option": "weight_cache_enabled"}
 
 
-def _weight_guard(path: Path, name: str, param_shapes, precision: str, allow: bool, embeddings_int8: bool = True) -> dict:
+def _weight_guard(path: Path, name: str, param_shapes, precision: str, allow: bool, embeddings_int8: bool = True, embedding_min_rows: int = 256) -> dict:
     """Refuse a .pte that stores any weight twice (albert_edge.weight_guard)."""
     from ..weight_guard import check_weights
 
-    return check_weights(list_constants(path), weight_budget(param_shapes, precision, embeddings_int8=embeddings_int8), name, allow=allow)
+    budget = weight_budget(param_shapes, precision, embeddings_int8=embeddings_int8, embedding_min_rows=embedding_min_rows)
+    return check_weights(list_constants(path), budget, name, allow=allow)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,12 +430,13 @@ def list_constants(path: str | os.PathLike) -> list:
     return [Constant(c["name"], tuple(c["shape"]), str(c["dtype"]), int(c["bytes"]), c["role"]) for c in pte_constants(path)]
 
 
-def weight_budget(param_shapes, precision: str, embeddings_int8: bool = True):
+def weight_budget(param_shapes, precision: str, embeddings_int8: bool = True, embedding_min_rows: int = 256):
     """The weight_guard.Budget of model.pte (fp32) or model.int8.pte made by albert-edge.
 
     int8: every Linear weight int8 [out, in] + one fp32 scale per output channel (XNNPACK qc8,
-    symmetric: no zero point); every embedding table uint8 + one fp32 scale and one fp32 zero point
-    per row (PT2E EmbeddingQuantizer -> embedding_byte); vectors (biases, LayerNorm) fp32."""
+    symmetric: no zero point); embedding tables of at least embedding_min_rows rows uint8 + one fp32
+    scale and one fp32 zero point per row (PT2E EmbeddingQuantizer -> embedding_byte), smaller tables
+    and every vector (biases, LayerNorm) fp32."""
     from ..weight_guard import Budget, Expected, numel
 
     if precision not in ("fp32", "int8"):
@@ -445,7 +447,7 @@ def weight_budget(param_shapes, precision: str, embeddings_int8: bool = True):
         if precision == "fp32" or len(shape) < 2:
             b.expected.append(Expected(name, tuple(shape), 4 * n))
         elif "embeddings." in name and name.endswith(".weight"):
-            if embeddings_int8:
+            if embeddings_int8 and shape[0] >= embedding_min_rows:
                 b.expected.append(Expected(name, tuple(shape), n))
                 b.overhead_bytes += 8 * shape[0]
             else:

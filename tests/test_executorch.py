@@ -210,8 +210,10 @@ def test_entries_store_every_weight_once_and_quantize_every_matmul(et_art):
     assert (fp32["format"], fp32["precision"], int8["format"], int8["precision"]) == ("executorch", "fp32", "executorch", "int8")
     assert fp32["graph"]["weight_matmuls_float"] == n_mm and fp32["graph"]["weight_matmuls_integer"] == 0
     assert int8["graph"]["weight_matmuls_integer"] == n_mm and int8["graph"]["weight_matmuls_float"] == 0
-    assert int8["graph"]["instructions"].get("quantized_decomposed::embedding_byte.out") == 3
-    assert "aten::embedding.out" not in int8["graph"]["instructions"]
+    # Tables of >= 256 rows (the 300-word table) int8 rows; position (128) and token-type (2) stay fp32.
+    assert int8["graph"]["instructions"].get("quantized_decomposed::embedding_byte.out") == 1
+    assert int8["graph"]["instructions"].get("aten::embedding.out") == 2
+    assert fp32["graph"]["instructions"].get("aten::embedding.out") == 3
     for e in (fp32, int8):
         assert e["weight_guard"]["within_budget"] and e["weight_guard"]["ratio"] <= 1.001, e["weight_guard"]
         assert e["graph"]["constants"]["duplicate_bytes"] == 0
@@ -220,10 +222,10 @@ def test_entries_store_every_weight_once_and_quantize_every_matmul(et_art):
     big = [c for c in consts if c["shape"] == [SMALL["intermediate_size"], SMALL["hidden_size"]]]
     assert len(big) == 1 and big[0]["references"] == SMALL["num_hidden_layers"], big
     assert len({c["sha256"] for c in consts if c["sha256"]}) == len([c for c in consts if c["sha256"]])
-    # int8 file ~ 1 byte per parameter (+ per-row and per-channel scales)
+    # ~4 / ~1 byte per parameter (+ int8 scales, + the program and delegate flatbuffers: < 64 KB here)
     params = sum(int(np.prod(s)) for s in _param_shapes(et_art))
-    assert int8["bytes"] < 1.15 * params, (int8["bytes"], params)
-    assert fp32["bytes"] < 4.05 * params
+    assert fp32["bytes"] < 4.02 * params + 65536, (fp32["bytes"], params)
+    assert int8["bytes"] < 1.1 * params + 65536, (int8["bytes"], params)
 
 
 def _param_shapes(et_art):

@@ -1,18 +1,21 @@
 """Graph rewrites that let ExecuTorch's XNNPACK delegate take ALBERT's whole encoder, and the quantizer fix.
 
 Measured with executorch 1.5.1 on ALBERT-base (12 applications of one shared layer): the stock recipe
-(`torch.export` + `to_edge_transform_and_lower(partitioner=[XnnpackPartitioner()])`) splits the graph into
-62 fp32 / 74 int8 delegate pieces with portable CPU kernels between them, because XNNPACK 1.5.1 has no
-partitioner config for `native_layer_norm`, for `where`/`any` (the safe softmax of SDPA's decomposition)
-or `pow(x, 3)` (only `pow(x, 2)`), and the shape-preserving `expand_copy` nodes left by export stay
-outside. Each rewrite below expresses the same math with ops XNNPACK does take; each keeps the module's
-numerics (tests/test_executorch.py compares each against the original module) and reuses the original
-nn.Parameter objects, so every weight is still exported once.
+(`from_pretrained` + `torch.export` + `to_edge_transform_and_lower(partitioner=[XnnpackPartitioner()])`,
+benchmarks/peers/executorch_stock.py) splits the graph into 122 delegate pieces (fp32 and int8) with
+portable CPU kernels between them, because XNNPACK 1.5.1 has no partitioner config for
+`native_layer_norm`, `where`/`any` (the safe softmax of SDPA's decomposition), `pow(x, 3)` (only
+`pow(x, 2)`), reshapes with a symbolic size, or `unsqueeze` off the last dim. With the rewrites below
+both programs are 2 pieces (embedding gathers and the pooler's `select` stay outside). Each rewrite
+expresses the same math with ops XNNPACK does take, keeps the module's numerics (tests/test_executorch.py
+compares each with the module it replaces) and reuses the original nn.Parameter objects, so every weight
+is still exported once.
 
-What ExecuTorch already has is used as is: eager attention is a transformers switch, the no-op
-`expand_copy` removal is ExecuTorch's own `RemoveNoopExpandCopyPass` (XNNPACK runs it only inside its
-preprocess, i.e. after the partitioner has already left those nodes out, so it is passed here as an
-edge transform pass before partitioning). Only LayerNorm, gelu_new and the quantizer fix are hand-written.
+What ExecuTorch or transformers already has is used as is: eager attention is a transformers switch,
+the no-op `expand_copy` removal is ExecuTorch's own `RemoveNoopExpandCopyPass` (XNNPACK runs it only
+inside its preprocess, after the partitioner has left those nodes out, so it is passed here as an edge
+transform pass before partitioning). Hand-written, each with its reason below: the attention reshapes,
+LayerNorm, gelu_new, the additive mask, the partition merge to a fixpoint and the quantizer fix.
 """
 
 from __future__ import annotations

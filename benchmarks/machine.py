@@ -76,6 +76,45 @@ def load_avg() -> list[float] | None:
         return None
 
 
+def cpu_busy_seconds() -> float | None:
+    """Busy CPU time of the whole machine so far (all cores, /proc/stat), in seconds; None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            parts = f.readline().split()
+    except OSError:
+        return None
+    if not parts or parts[0] != "cpu":
+        return None
+    v = [int(x) for x in parts[1:]]
+    busy = sum(v[:3]) + sum(v[5:8])  # user nice system + irq softirq steal (idle, iowait excluded)
+    return busy / float(os.sysconf("SC_CLK_TCK"))
+
+
+class Interference:
+    """How much CPU OTHER processes used while a measurement ran: machine-wide busy time (/proc/stat)
+    minus this process and its finished children (getrusage). Reported as average cores taken, next to
+    every timing job: on a shared 2-core machine one other busy process turns a 2-thread measurement into
+    a 1-thread one, and the 1-minute load average at the start of a run cannot see that."""
+
+    def __enter__(self):
+        import resource
+
+        self.t0 = time.perf_counter()
+        self.busy0 = cpu_busy_seconds()
+        self.self0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) + sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
+        return self
+
+    def __exit__(self, *exc):
+        import resource
+
+        wall = time.perf_counter() - self.t0
+        busy1 = cpu_busy_seconds()
+        own = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) + sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]) - self.self0
+        self.cores = None if self.busy0 is None or busy1 is None or wall <= 0 else max(0.0, (busy1 - self.busy0 - own) / wall)
+        self.wall_s = wall
+        return False
+
+
 # A run is "busy" when the 1-min load average exceeds this many runnable tasks per logical core.
 BUSY_LOAD_PER_CORE = 0.5
 

@@ -97,6 +97,11 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
     md += ["## Summary", ""]
     hd, rw = summary_rows(result)
     md += [_tbl(hd, rw), "", "Spread = ±half of (p90 − p10)/p50 at that configuration.", ""]
+    inter = [(a["name"], i) for a in result["artifacts"] for i in a.get("interference") or []]
+    if inter:
+        md += ["Other processes' CPU use while each artifact was timed (average cores taken by the rest of the machine, "
+               "/proc/stat minus the benchmark's own processes; 2 cores in all):", "",
+               ", ".join(f"{n} {i['threads']}t {i['other_cores']:.2f}" for n, i in inter), ""]
 
     md += ["## Ratios measured in this run", "", "value = numerator / denominator; > 1 means the denominator is faster / smaller.", ""]
     rows = []

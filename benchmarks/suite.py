@@ -325,6 +325,11 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
         if pbar is not None:
             pbar.close()
 
+    disturbed = [f"{a['name']} ({i['threads']}t: {i['other_cores']:.2f})" for a in artifacts for i in a.get("interference") or [] if i["other_cores"] > DISTURBED_CORES]
+    if disturbed:
+        notes.append(f"other processes used more than {DISTURBED_CORES} of a core on average while these were timed (cores taken): {', '.join(disturbed)}; "
+                     "their rows are pessimistic, most at the largest thread count")
+
     # The peaks again after the model rows: the machine's limit is the best of both rounds, and the gap
     # between the rounds is the run's own measure of how much the shared machine moved meanwhile.
     with step("measuring the GEMM peaks again (after the model rows)", quiet):
@@ -372,6 +377,9 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     paths = write_outputs(result, out_dir, quiet=quiet)
     return result, paths
 
+
+# A timing job during which other processes took more than this many cores on average is named in the notes.
+DISTURBED_CORES = 0.15
 
 # The int8 efficiency goal's "why": ORT's per-node profile of our int8 ONNX at 128 tokens, per thread count.
 PROFILED = "onnx-int8"
@@ -437,11 +445,17 @@ def _bench_one(spec, rec, settings, shape, sentences, budget, cfg, pbar, mem_seq
         n_job = len(configs) + (1 if sent_ids else 0)
         share = budget.share()
         job_budget = None if share is None else share * n_job
+        from .machine import Interference
+
         try:
-            res = ms.timing_subprocess(spec, t, configs, (sent_texts, sent_ids) if sent_ids else None, cfg, job_budget)
+            with Interference() as other:
+                res = ms.timing_subprocess(spec, t, configs, (sent_texts, sent_ids) if sent_ids else None, cfg, job_budget)
         except Exception as e:
             rec["skipped"].append({"what": f"timing at {t} thread(s)", "reason": _short_error(e)})
             res = None
+        else:
+            if other.cores is not None:
+                rec.setdefault("interference", []).append({"threads": t, "other_cores": round(other.cores, 3), "wall_s": round(other.wall_s, 1)})
         if res is not None:
             if not rec["info"]:
                 rec["info"] = res.get("info") or {}

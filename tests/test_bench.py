@@ -162,8 +162,10 @@ def test_cli_run_writes_a_valid_result(cli_run, tiny_folder):
     # fp32 and int8 peaks, each measured before and after the model rows
     assert {(p["dtype"], p["round"]) for p in result["peak"]} >= {("fp32", "start"), ("fp32", "end"), ("int8", "start"), ("int8", "end")}
     assert r["peak_dtype"] == "fp32"
-    # timing ran in worker processes: the runner's facts come back from there
+    # timing ran in worker processes: the runner's facts come back from there, with how much CPU the
+    # rest of the machine took meanwhile
     assert onnx["info"].get("runtime") == "onnxruntime"
+    assert [i["threads"] for i in onnx["interference"]] == [1] and onnx["interference"][0]["other_cores"] >= 0
 
 
 def test_cli_run_compares_and_reports_goals_honestly(cli_run):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -343,3 +344,25 @@ def test_peer_formats_are_benchmark_only():
     assert schema.problems(r) == []
     r["peak"][0]["dtype"] = "int4"
     assert any("dtype" in p for p in schema.problems(r))
+
+
+def test_interference_counts_other_processes_but_not_our_own_children():
+    import subprocess
+    import sys
+
+    from albert_edge.benchmarks.machine import Interference, cpu_busy_seconds
+
+    if cpu_busy_seconds() is None:
+        pytest.skip("no /proc/stat on this platform")
+    burn = "import time\nt=time.time()\nwhile time.time()-t<0.6: pass"
+    with Interference() as own:  # a child we wait for is ours
+        subprocess.run([sys.executable, "-c", burn], check=True)
+    other = subprocess.Popen([sys.executable, "-c", burn.replace("0.6", "1.5")])
+    try:
+        time.sleep(0.2)
+        with Interference() as foreign:  # a process we do not wait for inside the block is someone else
+            time.sleep(0.8)
+    finally:
+        other.wait()
+    assert own.cores is not None and foreign.cores is not None
+    assert foreign.cores > 0.5 and foreign.cores > own.cores + 0.3, (own.cores, foreign.cores)

@@ -13,7 +13,7 @@ env: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,mediapipe]' -c constraints.txt
+	$(PY) -m pip install -q -e '.[dev,mediapipe,executorch]' -c constraints.txt
 	touch $@
 
 demo: env

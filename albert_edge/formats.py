@@ -157,6 +157,28 @@ REGISTRY += (
     ),
 )
 
+REGISTRY += (
+    Format(
+        name="executorch",
+        title="ExecuTorch (.pte, XNNPACK delegate)",
+        runner="albert_edge.executorch_runner:ExecuTorchRunner",
+        variants=(
+            Variant("model.pte", "fp32", "export executorch"),
+            Variant("model.int8.pte", "int8", "quantize executorch", derived_from="model.pte"),
+        ),
+        commands=((("export", "executorch"), "albert_edge.export.executorch_export"), (("quantize", "executorch"), "albert_edge.quantize.executorch_quant")),
+        steps=(
+            Step("export executorch", "albert_edge.export.executorch_export:export_executorch", "export"),
+            Step("quantize executorch (int8)", "albert_edge.quantize.executorch_quant:quantize_executorch", "quantize"),
+        ),
+        batch="one",  # dynamic sequence length, batch 1 (docs/executorch.md: XNNPACK's reshapes)
+        runtime_modules=("executorch.runtime", "albert_edge.executorch_runner"),
+        memory_variants=("no_weight_cache", "weight_cache"),
+        optional_module="executorch",
+        packages=("executorch",),
+    ),
+)
+
 # Formats that appear in benchmark results without being albert-edge artifacts.
 REFERENCE_FORMATS = ("pytorch",)
 # File formats of benchmark peers (benchmarks/peerset.py) that no registry entry writes: accepted in

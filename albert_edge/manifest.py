@@ -17,11 +17,10 @@ from .fsutil import read_json, sha256_file, write_text_atomic
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 PRECISIONS = _formats.PRECISIONS
-FORMATS = _formats.names()  # read from the registry; kept as a name for callers that list formats
 
 
 def _known(fmt: str) -> bool:
-    return fmt in FORMATS or _formats.find(fmt) is not None
+    return _formats.find(fmt) is not None
 
 
 def tool_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

@@ -30,7 +30,6 @@ DEFAULT_MAX_LENGTH = 128
 MIN_LENGTH = 2
 BACKEND = "xnnpack"
 # The self-check before the file is renamed into place: max |Δlogit| vs PyTorch on a few lengths.
-FP32_TOLERANCE = 1e-4
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -215,6 +214,8 @@ def export_executorch(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, o
 
 
 def _write_pte(ckpt, folder: Path, max_length: int, quiet: bool, allow_duplicated_weights: bool = False) -> dict:
+    from ..parity import Thresholds
+
     """Export `ckpt` to folder/model.pte; returns its manifest entry."""
     from ..fsutil import atomic_path
     from ..manifest import artifact_entry
@@ -236,7 +237,7 @@ def _write_pte(ckpt, folder: Path, max_length: int, quiet: bool, allow_duplicate
         if summary["weight_matmuls_float"] == 0 or summary["weight_matmuls_integer"]:
             raise AlbertEdgeError(f"{PTE_FILE}: expected fp32 XNNPACK matmuls, found {summary['weight_matmuls_integer']} integer / {summary['weight_matmuls_float']} float")
         with step("checking the program against PyTorch", quiet):
-            diff = self_check(tmp, probes, reference, FP32_TOLERANCE)
+            diff = self_check(tmp, probes, reference, Thresholds().fp32_max_abs)  # the parity gate's fp32 bound
     inputs, outputs = executorch_io(len(ckpt.labels), max_length)
     return artifact_entry(
         folder, PTE_FILE, "executorch", "fp32", inputs, outputs,

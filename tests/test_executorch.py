@@ -28,17 +28,6 @@ SMALL = dict(embedding_size=16, hidden_size=256, num_hidden_layers=4, num_attent
 MAX_LEN = 64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def executorch_format():
-    """Until the format registry lists "executorch", let the manifest accept it (no-op once wired)."""
-    import albert_edge.manifest as manifest
-
-    with pytest.MonkeyPatch.context() as mp:
-        if "executorch" not in manifest.FORMATS:
-            mp.setattr(manifest, "FORMATS", tuple(manifest.FORMATS) + ("executorch",))
-        yield
-
-
 @pytest.fixture(scope="module")
 def small_ckpt(tmp_path_factory, own_spiece_dir):
     from albert_edge.testing import make_checkpoint

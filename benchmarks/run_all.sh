@@ -45,7 +45,8 @@ export_all() {  # MODEL_DIR ARTIFACTS_DIR
   # MediaPipe's TextClassifier file has one length (128 by default), not the folder's buckets
   [[ -n $has_mp ]] && "$CLI" export mediapipe "$out" --model "$model" --overwrite
   if [[ -n $has_et ]]; then
-    "$CLI" export executorch "$out" --model "$model" --overwrite
+    # the same --max-length as the folder: a different one would start a new folder (max_seq_length changes)
+    "$CLI" export executorch "$out" --model "$model" --max-length "$MAXLEN" --overwrite
     "$CLI" quantize executorch "$out" --overwrite
   fi
   return 0

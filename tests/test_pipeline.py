@@ -20,8 +20,9 @@ def test_pipeline_all_formats(cli, tiny_ckpt, tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     files = {a["file"] for a in man["artifacts"]}
     assert files == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.fp16.tflite",
-                     # issue 14 (text-in ONNX, ORT Mobile) and issue 13 (MediaPipe, an extra that make env installs)
-                     "model.text.onnx", "model.int8.text.onnx", "model.int8.text.ort", "model.int8.ort", "model.int8.mediapipe.tflite"}
+                     # issue 14 (text-in ONNX, ORT Mobile); issues 13 and 15 (MediaPipe, ExecuTorch: extras that make env installs)
+                     "model.text.onnx", "model.int8.text.onnx", "model.int8.text.ort", "model.int8.ort", "model.int8.mediapipe.tflite",
+                     "model.pte", "model.int8.pte"}
     for f in files:
         assert f in r.stdout
     assert json.loads((out / "parity.json").read_text())["passed"]

@@ -26,7 +26,8 @@ def test_demo_model_all_formats_pass_default_gate(cli, tmp_path):
     assert rep["sentences"] == 872
     by_file = {a["file"]: a for a in rep["artifacts"]}
     assert set(by_file) == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.fp16.tflite",
-                           "model.text.onnx", "model.int8.text.onnx", "model.int8.text.ort", "model.int8.ort", "model.int8.mediapipe.tflite"}
+                           "model.text.onnx", "model.int8.text.onnx", "model.int8.text.ort", "model.int8.ort", "model.int8.mediapipe.tflite",
+                           "model.pte", "model.int8.pte"}
     # Formats that tokenize by themselves give Hugging Face's ids on every sentence; re-packagings equal their source.
     assert by_file["model.text.onnx"]["token_id_mismatches"] == 0 and by_file["model.int8.text.onnx"]["token_id_mismatches"] == 0
     for f in ("model.text.onnx", "model.int8.text.onnx", "model.int8.text.ort", "model.int8.ort"):

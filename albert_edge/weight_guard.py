@@ -9,7 +9,7 @@ file, every time, before it is written.
 
 Every format supplies two things:
 - the constants its file stores, as `Constant(name, shape, dtype, nbytes, role)` (export/tflite_buffers
-  `list_constants`, quantize/onnx_graph `list_constants`);
+  `list_constants`, export/onnx_graph `list_constants`);
 - a `Budget`: what each unique parameter of the checkpoint costs in that format (`Expected` entries:
   4 bytes/element fp32, 1 byte int8, vectors left fp32, re-layouts such as per-bucket slices) plus the
   format's own overhead (quantization scales and zero points, per-row embedding scales).

@@ -45,7 +45,7 @@ def signature_key(seq_len: int) -> str:
 
 # The word-embedding table of the int8 file is stored as int8 rows + one fp32 scale per row, built
 # here in the traced module (EMBEDDING_LOOKUP int8 -> CAST -> MUL by EMBEDDING_LOOKUP of the scales),
-# the way quantize/onnx_graph.quantize_embedding_rows does it for ONNX. Why not ai-edge-quantizer's
+# the way export/onnx_graph.quantize_embedding_rows does it for ONNX. Why not ai-edge-quantizer's
 # own per-row int8 table: TFLite stores a per-channel zero point as int64 next to each fp32 scale
 # (12 B per row, the zero points all 0, and the runtime requires as many zero points as scales),
 # 360 KB for a 30k vocabulary where 120 KB of scales carry the information. The packed HF-exact

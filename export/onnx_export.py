@@ -72,7 +72,7 @@ def _write_onnx(ckpt, folder: Path, quiet: bool, allow_duplicated_weights: bool 
     from ..fsutil import atomic_path
     from ..manifest import artifact_entry
     from ..progress import step
-    from ..quantize.onnx_graph import graph_stats, remove_dead_initializers, resolve_initializer_aliases
+    from .onnx_graph import graph_stats, remove_dead_initializers, resolve_initializer_aliases
     from .wrappers import logits_only
 
     wrapped = logits_only(ckpt.model)
@@ -113,7 +113,7 @@ def _write_onnx(ckpt, folder: Path, quiet: bool, allow_duplicated_weights: bool 
 
 def _weight_guard(model, ckpt, allow: bool) -> dict:
     """Refuse a model.onnx that stores any weight twice (albert_edge.weight_guard)."""
-    from ..quantize.onnx_graph import list_constants, weight_budget
+    from .onnx_graph import list_constants, weight_budget
     from ..weight_guard import check_weights, parameter_shapes
 
     return check_weights(list_constants(model), weight_budget(parameter_shapes(ckpt.model), "fp32"), ONNX_FILE, allow=allow)

@@ -91,7 +91,7 @@ def _fuse(src: Path, dst: Path, cfg: dict) -> dict:
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    from .onnx_graph import dedupe_initializers, fuse_unfused_attention, gemm_to_matmul, remove_dead_initializers
+    from ..export.onnx_graph import dedupe_initializers, fuse_unfused_attention, gemm_to_matmul, remove_dead_initializers
 
     opts = FusionOptions("bert")
     # SkipLayerNormalization ran ~10x slower than LayerNormalization + Add with ORT 1.32 on AVX2 (profiled
@@ -163,7 +163,7 @@ def quantize_onnx(
     from ..integrity import verified_path
     from ..manifest import artifact_entry, find_artifact
     from ..progress import step
-    from .onnx_graph import dedupe_initializers, gemm_to_matmul, graph_stats, quantize_embedding_rows, remove_dead_initializers
+    from ..export.onnx_graph import dedupe_initializers, gemm_to_matmul, graph_stats, quantize_embedding_rows, remove_dead_initializers
 
     if mode not in MODES:
         raise AlbertEdgeError(f"unknown ONNX quantization mode {mode!r} (choose from {', '.join(MODES)})")
@@ -249,7 +249,7 @@ def quantize_onnx(
 def _weight_guard(model, folder: Path, manifest: dict, per_channel: bool, allow: bool) -> dict:
     """Refuse a model.int8.onnx that stores any weight twice (albert_edge.weight_guard)."""
     from ..weight_guard import check_weights, parameter_shapes_for_folder
-    from .onnx_graph import list_constants, weight_budget
+    from ..export.onnx_graph import list_constants, weight_budget
 
     budget = weight_budget(parameter_shapes_for_folder(folder, manifest), "int8", embedding_min_rows=EMBEDDING_MIN_ROWS, per_channel=per_channel)
     return check_weights(list_constants(model), budget, INT8_FILE, allow=allow)

@@ -14,7 +14,7 @@ from onnx import numpy_helper
 
 from albert_edge.checkpoint import load_checkpoint
 from albert_edge.errors import AlbertEdgeError
-from albert_edge.quantize.onnx_graph import graph_stats
+from albert_edge.export.onnx_graph import graph_stats
 from albert_edge.tokenizer import pad_batch
 
 
@@ -173,7 +173,7 @@ def test_quantize_needs_fp32_model(tmp_path):
 def test_embedding_rows_int8_lookup_matches_table():
     from onnx import TensorProto, helper
 
-    from albert_edge.quantize.onnx_graph import quantize_embedding_rows
+    from albert_edge.export.onnx_graph import quantize_embedding_rows
 
     rs = np.random.RandomState(0)
     # Rows of very different norms: one table-wide scale would flatten the small rows to zero.

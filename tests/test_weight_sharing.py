@@ -278,7 +278,7 @@ def test_tflite_quantizer_refuses_a_duplicated_weight(tfl, tmp_path, monkeypatch
 
 @pytest.mark.parametrize("file", ["model.onnx", "model.int8.onnx"])
 def test_onnx_stores_each_weight_once_on_a_trained_checkpoint(onx, ckpt, file):
-    from albert_edge.quantize.onnx_graph import list_constants
+    from albert_edge.export.onnx_graph import list_constants
 
     m = onnx.load(str(onx / file))
     g = _entry(onx, file)["weight_guard"]
@@ -313,7 +313,7 @@ def _duplicate_onnx_weight(model, int8: bool) -> None:
 
 def test_onnx_exporter_refuses_a_duplicated_weight(ckpt_dir, tmp_path, monkeypatch):
     from albert_edge.export.onnx_export import export_onnx
-    from albert_edge.quantize import onnx_graph
+    from albert_edge.export import onnx_graph
 
     real = onnx_graph.resolve_initializer_aliases
 
@@ -333,7 +333,7 @@ def test_onnx_exporter_refuses_a_duplicated_weight(ckpt_dir, tmp_path, monkeypat
 def test_onnx_quantizer_refuses_a_duplicated_weight(onx, tmp_path, monkeypatch):
     import shutil
 
-    from albert_edge.quantize import onnx_graph
+    from albert_edge.export import onnx_graph
     from albert_edge.quantize.onnx_quant import quantize_onnx
 
     work = tmp_path / "art"

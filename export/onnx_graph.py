@@ -1,4 +1,4 @@
-"""ALBERT-specific ONNX graph work that onnxruntime's optimizer and quantizer lack.
+"""ALBERT-specific ONNX graph work that onnxruntime's optimizer and quantizer lack (used by the exporter and the quantizer).
 
 ALBERT applies one set of layer weights N times. Generic tools lose that in three ways, each fixed here:
 - torch.onnx routes later applications to the shared weights through `Identity` nodes, which the

@@ -130,6 +130,35 @@ def numel(shape) -> int:
     return n
 
 
+def row_quantized_budget(param_shapes, precision: str, *, matrix_row_bytes: int, embedding_row_bytes: int,
+                         embedding_min_rows: int, embeddings_int8: bool = True, per_channel: bool = True,
+                         overhead_what: str = "") -> Budget:
+    """The Budget of a format that stores fp32 as 4 B per parameter and int8 as 1 B per matrix element
+    plus `matrix_row_bytes` of scale/zero point per output row (per matrix without per_channel), with
+    embedding tables of at least `embedding_min_rows` rows int8 + `embedding_row_bytes` per row, and
+    every vector and smaller table fp32 (ONNX and ExecuTorch; TFLite's fixed-shape position slices
+    need their own, export/tflite_buffers.weight_budget)."""
+    if precision not in ("fp32", "int8"):
+        raise ValueError(precision)
+    b = Budget(precision=precision, parameters=sum(numel(s) for _, s in param_shapes))
+    for name, shape in param_shapes:
+        n = numel(shape)
+        if precision == "fp32" or len(shape) < 2:
+            b.expected.append(Expected(name, tuple(shape), 4 * n))
+        elif "embeddings." in name and name.endswith(".weight"):  # a lookup table [rows, E]
+            if embeddings_int8 and shape[0] >= embedding_min_rows:
+                b.expected.append(Expected(name, tuple(shape), n))
+                b.overhead_bytes += embedding_row_bytes * shape[0]
+            else:
+                b.expected.append(Expected(name, tuple(shape), 4 * n))
+        else:  # a Linear weight, torch layout [out, in]
+            b.expected.append(Expected(name, tuple(shape), n))
+            b.overhead_bytes += matrix_row_bytes * (shape[0] if per_channel else 1)
+    if precision == "int8":
+        b.overhead_what = overhead_what
+    return b
+
+
 def _key(shape) -> tuple[int, ...]:
     # Formats store matrices transposed ([in, out] in ONNX) or with leading unit dims ((1, L, E)).
     return tuple(sorted(int(d) for d in shape if int(d) != 1))

@@ -438,27 +438,11 @@ def weight_budget(param_shapes, precision: str, embeddings_int8: bool = True, em
     symmetric: no zero point); embedding tables of at least embedding_min_rows rows uint8 + one fp32
     scale and one fp32 zero point per row (PT2E EmbeddingQuantizer -> embedding_byte), smaller tables
     and every vector (biases, LayerNorm) fp32."""
-    from ..weight_guard import Budget, Expected, numel
+    from ..weight_guard import row_quantized_budget
 
-    if precision not in ("fp32", "int8"):
-        raise ValueError(precision)
-    b = Budget(precision=precision, parameters=sum(numel(s) for _, s in param_shapes))
-    for name, shape in param_shapes:
-        n = numel(shape)
-        if precision == "fp32" or len(shape) < 2:
-            b.expected.append(Expected(name, tuple(shape), 4 * n))
-        elif "embeddings." in name and name.endswith(".weight"):
-            if embeddings_int8 and shape[0] >= embedding_min_rows:
-                b.expected.append(Expected(name, tuple(shape), n))
-                b.overhead_bytes += 8 * shape[0]
-            else:
-                b.expected.append(Expected(name, tuple(shape), 4 * n))
-        else:
-            b.expected.append(Expected(name, tuple(shape), n))
-            b.overhead_bytes += 4 * shape[0]
-    if precision == "int8":
-        b.overhead_what = "per-channel scales (4 B per output channel), per-row embedding scale + zero point (8 B per row)"
-    return b
+    return row_quantized_budget(param_shapes, precision, matrix_row_bytes=4, embedding_row_bytes=8, embedding_min_rows=embedding_min_rows,
+                                embeddings_int8=embeddings_int8,
+                                overhead_what="per-channel scales (4 B per output channel), per-row embedding scale + zero point (8 B per row)")
 
 
 def pte_summary(path: str | os.PathLike) -> dict:

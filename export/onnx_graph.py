@@ -387,24 +387,8 @@ def weight_budget(param_shapes, precision: str, embedding_min_rows: int = 256, p
     (onnxruntime per-channel) — or per matrix without per_channel; embedding tables with at least
     embedding_min_rows rows int8 + one fp32 scale per row (quantize_embedding_rows), smaller tables
     and every vector fp32."""
-    from ..weight_guard import Budget, Expected, numel
+    from ..weight_guard import row_quantized_budget
 
-    if precision not in ("fp32", "int8"):
-        raise ValueError(precision)
-    b = Budget(precision=precision, parameters=sum(numel(s) for _, s in param_shapes))
-    for name, shape in param_shapes:
-        n = numel(shape)
-        if precision == "fp32" or len(shape) < 2:
-            b.expected.append(Expected(name, tuple(shape), 4 * n))
-        elif "embeddings." in name and name.endswith(".weight"):  # a Gather table [rows, E]
-            if shape[0] >= embedding_min_rows:
-                b.expected.append(Expected(name, tuple(shape), n))
-                b.overhead_bytes += 4 * shape[0]
-            else:
-                b.expected.append(Expected(name, tuple(shape), 4 * n))
-        else:  # a MatMul weight, torch layout [out, in]
-            b.expected.append(Expected(name, tuple(shape), n))
-            b.overhead_bytes += 5 * (shape[0] if per_channel else 1)
-    if precision == "int8":
-        b.overhead_what = "per-channel scales + zero points (5 B per output channel), per-row embedding scales (4 B per row)"
-    return b
+    return row_quantized_budget(param_shapes, precision, matrix_row_bytes=5, embedding_row_bytes=4, embedding_min_rows=embedding_min_rows,
+                                per_channel=per_channel,
+                                overhead_what="per-channel scales + zero points (5 B per output channel), per-row embedding scales (4 B per row)")

@@ -24,42 +24,18 @@ optimum-executorch has no text-classification task (1.1.0), so there is no highe
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.metadata as md
-import io
 import json
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
+
+from albert_edge.benchmarks.peers.stock import quiet as _quiet
+from albert_edge.benchmarks.peers.stock import stock_module as _stock_module
 
 FP32_FILE = "model.pte"
 INT8_FILE = "model_int8.pte"
-
-
-@contextlib.contextmanager
-def _quiet():
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
-
-def _stock_module(model_dir: str):
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-
-    class Logits(torch.nn.Module):  # the bare glue torch.export needs: tensors in, logits out
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
-
-    return Logits(model).eval(), model.config._attn_implementation
 
 
 def _export(module, max_length: int):
@@ -105,8 +81,8 @@ def build(model_dir: str, out_dir: str, max_length: int = 128) -> dict:
     torch.set_num_threads(1)
     peer: dict = {"name": "executorch-stock", "model_dir": str(Path(model_dir).resolve()), "max_length": max_length, "files": {}, "partitions": {}, "bytes": {}}
     with _quiet():
-        module, attn = _stock_module(model_dir)
-        peer["attn_implementation"] = attn
+        module, hf = _stock_module(model_dir)
+        peer["attn_implementation"] = hf.config._attn_implementation
         t = time.time()
         ep, ex = _export(module, max_length)
         data, pieces = _lower(ep)

@@ -19,45 +19,21 @@ Runs in albert-edge's own environment: litert-torch and ai-edge-quantizer are th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.metadata as md
-import io
 import json
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
+from albert_edge.benchmarks.peers.stock import quiet as _quiet
+from albert_edge.benchmarks.peers.stock import stock_module as _stock_module
+
 FP32_FILE = "model.tflite"
 INT8_FILE = "model_int8.tflite"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-@contextlib.contextmanager
-def _quiet():
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
-
-def _stock_module(model_dir: str):
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-
-    class Logits(torch.nn.Module):  # the bare glue the converter needs: tensors in, logits out
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
-
-    return Logits(model).eval(), model
 
 
 def constant_summary(data: bytes, unique_parameters: int, precision: str) -> dict:

@@ -121,6 +121,14 @@ def goals(result: dict) -> list[dict]:
     peer = _art(result, opt8) if opt8 else None
     why_peer = "no Optimum int8 peer in this run (see peers)" if peer is None else None
 
+    def unmeasured(art, name, rec, frac, peak):
+        """Why an efficiency goal has no value, or None when it has one."""
+        if art is None:
+            return f"{name} missing"
+        if rec is None:
+            return f"{GOAL_SEQ_LEN} tokens at {t} thread(s) not measured"
+        return f"no {peak} measured" if frac is None else None
+
     def goal(name, target, measured, threshold, note):
         met = None if measured is None else bool(measured >= threshold)
         out.append({"name": name, "target": target, "measured": measured, "threshold": threshold, "met": met, "note": note})
@@ -148,13 +156,8 @@ def goals(result: dict) -> list[dict]:
     rec = latency_at(fp32, GOAL_SEQ_LEN, 1, t)
     frac = rec.get("peak_fraction") if rec else None
     th = GOALS["fp32_peak_fraction"]
-    if fp32 is None:
-        note = "onnx-fp32 missing"
-    elif rec is None:
-        note = f"{GOAL_SEQ_LEN} tokens at {t} thread(s) not measured"
-    elif frac is None:
-        note = "no GEMM peak measured"
-    else:
+    note = unmeasured(fp32, "onnx-fp32", rec, frac, "GEMM peak")
+    if note is None:
         best8 = latency_at(fp32, GOAL_SEQ_LEN, max(result["settings"]["batches"]), t)
         extra = f"; batch {best8['batch']}: {best8['peak_fraction'] * 100:.0f}%" if best8 and best8["batch"] != 1 and best8.get("peak_fraction") is not None else ""
         note = f"{rec['gflops_per_s']:.1f} GFLOP/s achieved; {'+' if frac >= th else ''}{(frac - th) * 100:.0f} points vs target{extra}"
@@ -164,13 +167,8 @@ def goals(result: dict) -> list[dict]:
     rec = latency_at(ours, GOAL_SEQ_LEN, 1, t)
     frac = rec.get("peak_fraction") if rec and rec.get("peak_dtype") == "int8" else None
     th = GOALS["int8_peak_fraction"]
-    if ours is None:
-        note = "onnx-int8 missing"
-    elif rec is None:
-        note = f"{GOAL_SEQ_LEN} tokens at {t} thread(s) not measured"
-    elif frac is None:
-        note = "no int8 GEMM peak measured"
-    else:
+    note = unmeasured(ours, "onnx-int8", rec, frac, "int8 GEMM peak")
+    if note is None:
         pk = best_int8_peak(result, t)
         note = (f"{rec['gflops_per_s']:.0f} GOP/s achieved of {pk['gflops']:.0f} ({pk['engine']}, n={pk['n']}); "
                 f"{'+' if frac >= th else ''}{(frac - th) * 100:.0f} points vs target")

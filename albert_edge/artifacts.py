@@ -132,6 +132,37 @@ def _drop(folder: Path, names: list[str]) -> None:
             p.unlink(missing_ok=True)
 
 
+def preflight(folder: str | Path, model_dir: str | Path, max_seq_length: int | None = None, overwrite: bool = False,
+              files: list[str] | None = None) -> None:
+    """The output checks open_output makes, done before the checkpoint is loaded (seconds for
+    ALBERT-base) from what is on disk: the output is not the model folder, the length fits the
+    config, and the folder accepts these files. Anything it cannot read here (no folder, no config,
+    no weights) is left to load_checkpoint, whose errors say more."""
+    from types import SimpleNamespace
+
+    from .checkpoint import find_weights
+
+    model = Path(model_dir)
+    if not model.is_dir():
+        return
+    check_not_model_folder(folder, model)
+    if max_seq_length is None:
+        return
+    try:
+        limit = int(json.loads((model / CONFIG_FILE).read_text(encoding="utf-8")).get("max_position_embeddings", 512))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return
+    if max_seq_length > limit:
+        raise AlbertEdgeError(f"--max-length {max_seq_length} exceeds the model's max_position_embeddings ({limit})")
+    if files is not None:
+        try:
+            light = SimpleNamespace(weights_file=find_weights(model))
+        except AlbertEdgeError:
+            return
+        outer = active(folder)
+        _plan(outer.dir if outer else Path(folder), light, max_seq_length, overwrite, files)
+
+
 @contextlib.contextmanager
 def open_output(folder: str | Path, ckpt, max_seq_length: int, overwrite: bool, files: list[str]) -> Iterator[Output]:
     """Open `folder` to receive `files` exported from `ckpt`, as one transaction.

@@ -197,14 +197,15 @@ def self_check(path: Path, ids_list, reference, tolerance: float | None) -> floa
 
 
 def export_executorch(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwrite: bool = False, quiet: bool = False, allow_duplicated_weights: bool = False) -> dict:
-    from ..artifacts import open_output
+    from ..artifacts import open_output, preflight
     from ..checkpoint import load_checkpoint
     from ..progress import step
 
     if max_length < MIN_LENGTH:
         raise AlbertEdgeError("--max-length must be at least 2 ([CLS] and [SEP])")
-    require_executorch()
     folder = Path(folder)
+    preflight(folder, model_dir, max_length, overwrite, [PTE_FILE])
+    require_executorch()
     with step(f"loading {model_dir}", quiet):
         ckpt = load_checkpoint(model_dir)
     with open_output(folder, ckpt, max_length, overwrite, [PTE_FILE]) as out:

@@ -137,7 +137,7 @@ def export_mediapipe(
     allow_duplicated_weights: bool = False,
 ) -> dict:
     """Write `folder`/model[.int8|.fp16].mediapipe.tflite; returns its manifest entry."""
-    from ..artifacts import open_output
+    from ..artifacts import open_output, preflight
     from ..checkpoint import load_checkpoint
     from ..fsutil import atomic_path
     from ..manifest import artifact_entry
@@ -153,8 +153,9 @@ def export_mediapipe(
     max_length = int(max_length)
     if max_length < 2:
         raise AlbertEdgeError(f"--max-length {max_length} is too small (need room for [CLS] and [SEP])")
-    require_mediapipe("export mediapipe")  # before minutes of conversion
     folder = Path(folder)
+    preflight(folder, model_dir, max_length)
+    require_mediapipe("export mediapipe")  # before minutes of conversion
     file = FILES[precision]
     with step("loading checkpoint", quiet):
         ckpt = load_checkpoint(model_dir)

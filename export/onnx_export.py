@@ -45,13 +45,14 @@ def onnx_io(num_labels: int) -> tuple[list[dict], list[dict]]:
 def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwrite: bool = False, quiet: bool = False, allow_duplicated_weights: bool = False,
                 text: bool = True) -> dict:
     """model.onnx (+ model.text.onnx unless text=False) in one transaction; returns model.onnx's entry."""
-    from ..artifacts import open_output
+    from ..artifacts import open_output, preflight
     from ..checkpoint import load_checkpoint
     from ..progress import step
 
     if max_length < 2:
         raise AlbertEdgeError("--max-length must be at least 2 ([CLS] and [SEP])")
     folder = Path(folder)
+    preflight(folder, model_dir, max_length, overwrite, [ONNX_FILE])
     with step(f"loading {model_dir}", quiet):
         ckpt = load_checkpoint(model_dir)
     with open_output(folder, ckpt, max_length, overwrite, [ONNX_FILE]) as out:

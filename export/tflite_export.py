@@ -169,7 +169,7 @@ def export_tflite(
     model_dir, folder, buckets=DEFAULT_BUCKETS, overwrite: bool = False, quiet: bool = False, max_length: int | None = None, allow_duplicated_weights: bool = False
 ) -> dict:
     """Export `model_dir` to `folder`/model.tflite (fp32); returns the manifest entry written."""
-    from ..artifacts import open_output
+    from ..artifacts import open_output, preflight
     from ..checkpoint import load_checkpoint
     from ..fsutil import atomic_path
     from ..manifest import artifact_entry
@@ -180,6 +180,7 @@ def export_tflite(
     from .tflite_buffers import compact
 
     folder = Path(folder)
+    preflight(folder, model_dir, max_length)
     with step("loading checkpoint", quiet):
         ckpt = load_checkpoint(model_dir)
     if max_length is None and tuple(buckets or DEFAULT_BUCKETS) == DEFAULT_BUCKETS:

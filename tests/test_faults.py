@@ -269,6 +269,25 @@ def test_output_is_the_model_folder(tiny_ckpt, tmp_path, capsys):
     assert listing(model) == before and not leftovers(model)
 
 
+def test_output_checks_come_before_loading_the_checkpoint(tiny_ckpt, tmp_path, capsys, monkeypatch):
+    """Loading ALBERT-base takes seconds and lowering minutes: what the folders alone decide is refused first."""
+    import albert_edge.checkpoint as checkpoint
+
+    def never(*a, **k):
+        raise AssertionError("the checkpoint was loaded before the output was checked")
+
+    monkeypatch.setattr(checkpoint, "load_checkpoint", never)
+    model = tmp_path / "m"
+    shutil.copytree(tiny_ckpt, model)
+    for fmt in ("onnx", "tflite", "executorch", "mediapipe"):
+        run_main(["export", fmt, "--model", model, model / "out"], capsys, 2, "inside it")
+    run_main(["export", "onnx", "--model", model, tmp_path / "o", "--max-length", "100000"], capsys, 2, "max_position_embeddings")
+    art = tmp_path / "art"
+    (art).mkdir()
+    (art / "manifest.json").write_text("{}")  # an unreadable manifest without --overwrite
+    run_main(["export", "onnx", "--model", model, art], capsys, 2)
+
+
 def test_tokenizer_vocabulary_past_vocab_size(tiny_ckpt, tmp_path, capsys):
     """A config whose vocab_size is smaller than the tokenizer's, with weights to match the config."""
     from safetensors.torch import load_file, save_file

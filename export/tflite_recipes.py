@@ -38,12 +38,26 @@ class _SharedBufferRewrite(logging.Filter):
 
 
 @contextlib.contextmanager
-def _shared_buffer_rewrites_filtered():
+def quiet_quantizer():
+    """Around Quantizer.quantize(..., enable_progress_bar=False): drop the benign per-application
+    warnings (above), and keep the progress bar off. ai-edge-quantizer 0.10 does not pass
+    enable_progress_bar on to the model-modifying step (Quantizer._get_quantized_model), whose bar
+    then defaults to "on for larger models" and draws "Applying Transformations to tensors" over our
+    own progress lines; a None there is made False for the duration."""
+    from ai_edge_quantizer.utils import progress_utils
+
     root, f = logging.getLogger(), _SharedBufferRewrite()
+    init = progress_utils.ProgressBar.__init__
+
+    def no_bar(self, *args, enable=None, **kwargs):
+        init(self, *args, enable=bool(enable), **kwargs)
+
     root.addFilter(f)
+    progress_utils.ProgressBar.__init__ = no_bar
     try:
         yield
     finally:
+        progress_utils.ProgressBar.__init__ = init
         root.removeFilter(f)
 
 

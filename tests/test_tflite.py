@@ -276,6 +276,22 @@ def test_shared_buffer_rewrite_warnings_are_not_shown(art, tmp_path, caplog):
     assert "an unrelated warning" in caplog.text
 
 
+def test_quantizer_progress_bar_stays_off():
+    """ai-edge-quantizer 0.10 drops enable_progress_bar=False on its way to the model-modifying step,
+    whose bar is on by default for models of 100+ tensors (the demo model): quiet_quantizer turns it off."""
+    from ai_edge_quantizer.utils import progress_utils
+
+    from albert_edge.export.tflite_recipes import quiet_quantizer
+
+    with quiet_quantizer():
+        with progress_utils.ProgressBar(total_steps=500, description="x") as bar:
+            assert bar._progress_bar.disable
+        with progress_utils.ProgressBar(total_steps=500, description="x", enable=True) as bar:
+            assert not bar._progress_bar.disable  # an explicit request still wins
+    with progress_utils.ProgressBar(total_steps=500, description="x", disappear_on_finish=True) as bar:
+        assert not bar._progress_bar.disable  # restored afterwards: the upstream default is on
+
+
 def test_quantize_refuses_existing_output(art):
     _, folder, _ = art
     from albert_edge.quantize.tflite_quant import quantize_tflite

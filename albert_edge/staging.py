@@ -50,6 +50,16 @@ def active(folder: str | os.PathLike) -> Transaction | None:
     return _ACTIVE.get(Path(os.path.abspath(folder)))
 
 
+def shown(p: str | os.PathLike) -> str:
+    """`p` as the user will find it: a path inside an open transaction's staging folder (the pipeline
+    runs every step there) is shown under the folder the user named."""
+    s = os.path.abspath(p)
+    for txn in list(_ACTIVE.values()):
+        if s == str(txn.dir) or s.startswith(str(txn.dir) + os.sep):
+            return txn.user_path(s)
+    return str(p)
+
+
 def current(folder: str | os.PathLike) -> Path:
     """Where `folder`'s current state is: its staging folder while this process has a transaction open on it."""
     txn = active(folder)

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..staging import shown
 
 HELP = "export a fine-tuned ALBERT checkpoint to ExecuTorch (model.pte: fp32, XNNPACK, dynamic sequence length)"
 PTE_FILE = "model.pte"
@@ -47,7 +48,7 @@ def run(args) -> int:
         allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False),
     )
     if not args.quiet:
-        print(f"wrote {Path(args.output) / entry['file']} ({describe(entry)})")
+        print(f"wrote {shown(Path(args.output) / entry['file'])} ({describe(entry)})")
     return 0
 
 

@@ -26,6 +26,7 @@ import contextlib
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..staging import shown
 from ..formats import INPUT_NAMES
 
 HELP = "export a MediaPipe-ready TFLite text classifier (one sequence length, softmax output, tokenizer + labels in its metadata)"
@@ -226,7 +227,7 @@ def export_mediapipe(
     if not quiet:
         c, x = entry["constants"], entry["export_check"]
         print(
-            f"wrote {folder / file} ({entry['bytes'] / 1e6:.2f} MB, {precision}, {max_length} tokens; constants {c['bytes'] / 1e6:.2f} MB = "
+            f"wrote {shown(folder / file)} ({entry['bytes'] / 1e6:.2f} MB, {precision}, {max_length} tokens; constants {c['bytes'] / 1e6:.2f} MB = "
             f"{c['bytes_per_param']:.2f} B/param; MediaPipe TextClassifier on {x['texts']} sample texts: labels {x['label_agreement']:.1%} "
             f"equal to PyTorch, max |Δp| {x['max_abs_diff']:.1e})"
         )

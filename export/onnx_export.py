@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..staging import shown
 from ..formats import INPUT_NAMES
 from .. import options
 
@@ -32,7 +33,7 @@ def run(args) -> int:
         allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False), text=args.text,
     )
     if not args.quiet:
-        print(f"wrote {Path(args.output) / entry['file']} ({entry['bytes'] / 1e6:.2f} MB, {entry['graph']['initializers']} initializers)")
+        print(f"wrote {shown(Path(args.output) / entry['file'])} ({entry['bytes'] / 1e6:.2f} MB, {entry['graph']['initializers']} initializers)")
     return 0
 
 

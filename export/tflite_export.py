@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..staging import shown
 from ..formats import INPUT_NAMES
 from .. import options
 from .wrappers import logits_only
@@ -224,7 +225,7 @@ def export_tflite(
     if not quiet:
         c = entry["constants"]
         print(
-            f"wrote {folder / FILE} ({entry['bytes'] / 1e6:.2f} MB; signatures {', '.join(s['key'] for s in sigs)}; "
+            f"wrote {shown(folder / FILE)} ({entry['bytes'] / 1e6:.2f} MB; signatures {', '.join(s['key'] for s in sigs)}; "
             f"constants {c['bytes'] / 1e6:.2f} MB = {c['bytes_per_param']:.2f} B/param, "
             f"{c['duplicates_merged']} duplicate buffer(s) merged; max |Δlogit| vs PyTorch {diff:.1e})"
         )

@@ -21,6 +21,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..staging import shown
 
 HELP = "quantize for ExecuTorch: int8 model.int8.pte (XNNPACK dynamic int8 linears, int8 embedding tables)"
 INT8_FILE = "model.int8.pte"
@@ -49,7 +50,7 @@ def run(args) -> int:
         allow_duplicated_weights=getattr(args, "allow_duplicated_weights", False),
     )
     if not args.quiet:
-        print(f"wrote {Path(args.output) / entry['file']} ({describe(entry)})")
+        print(f"wrote {shown(Path(args.output) / entry['file'])} ({describe(entry)})")
     return 0
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AlbertEdgeError
+from ..staging import shown
 from .. import options, runners
 
 HELP = "quantize the artifacts folder's model.onnx to int8 (model.int8.onnx)"
@@ -80,7 +81,7 @@ def run(args) -> int:
     if not args.quiet:
         g = entry["graph"]
         print(
-            f"wrote {Path(args.output) / entry['file']} ({entry['bytes'] / 1e6:.2f} MB; integer weight matmuls "
+            f"wrote {shown(Path(args.output) / entry['file'])} ({entry['bytes'] / 1e6:.2f} MB; integer weight matmuls "
             f"{g['weight_matmuls_integer']}, float {g['weight_matmuls_float']}; dead initializers {g['dead_initializers']})"
         )
     return 0

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
+from ..staging import shown
 from ..export.tflite_recipes import MODES, RECIPE_NAME, quiet_quantizer, recipe_for  # noqa: F401
 
 HELP = "quantize model.tflite: int8 weights (dynamic, default), fp16 weights, or full int8 (static, gated)"
@@ -182,7 +183,7 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
         out.add(entry)
     if not quiet:
         print(
-            f"wrote {Path(folder) / out_file} ({entry['bytes'] / 1e6:.2f} MB, {PRECISION[mode]}; from {src_entry['bytes'] / 1e6:.2f} MB; "
+            f"wrote {shown(Path(folder) / out_file)} ({entry['bytes'] / 1e6:.2f} MB, {PRECISION[mode]}; from {src_entry['bytes'] / 1e6:.2f} MB; "
             f"constants {after['bytes'] / 1e6:.2f} MB" + (f" = {entry['constants']['bytes_per_param']:.2f} B/param" if params else "") + ")",
             file=sys.stdout,
         )

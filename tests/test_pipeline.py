@@ -25,6 +25,8 @@ def test_pipeline_all_formats(cli, tiny_ckpt, tmp_path):
                      "model.pte", "model.int8.pte"}
     for f in files:
         assert f in r.stdout
+    assert ".stage-" not in r.stdout + r.stderr  # the steps run in the staging folder; messages name the real one
+    assert f"wrote {out / 'model.tflite'} " in r.stdout
     assert json.loads((out / "parity.json").read_text())["passed"]
 
 

@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=options.non_negative_int, help="untimed warm-up calls per configuration (default 5; --quick 2)")
     p.add_argument("--budget-s", type=options.positive_float, help="time budget in seconds for the whole run, shared by all configurations (default 240; --quick 45)")
     p.add_argument("--sentences", type=options.non_negative_int, help="real sentences timed one by one per artifact (default 200; --quick 40; 0 = skip)")
-    p.add_argument("--quick", action="store_true", help="about a minute: fewer lengths, 1 thread, batch 1, fewer runs")
+    p.add_argument("--quick", action="store_true", help="fewer lengths, 1 thread, batch 1, fewer runs (a few seconds per artifact, each in its own processes; make demo runs it)")
     p.add_argument("--extra", action="append", metavar="NAME=PATH.onnx", help="also benchmark this ONNX file (repeatable), e.g. optimum-int8=peer/model_quantized.onnx")
     p.add_argument("--optimum", default=None, metavar="auto|cached|off|DIR",
                    help="Optimum peer: auto = build it with benchmarks/peers/optimum.sh if not cached (default), cached = only if already built (--quick default), off, or a folder holding model.onnx/model_quantized.onnx")

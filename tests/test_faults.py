@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -71,7 +72,14 @@ def run_cli(*args, fault: str | None = None, input: bytes | None = None, stdin=N
     if fault:
         env[FAULT_ENV] = fault
     kw = {"stdin": stdin} if stdin is not None else {"input": input if input is not None else b""}
-    return subprocess.run([os.fsencode(CLI), *[a if isinstance(a, bytes) else os.fsencode(str(a)) for a in args]], capture_output=True, env=env, timeout=600, **kw)
+    # A shell starts background jobs with SIGINT ignored, and Python installs its Ctrl-C handler only
+    # when SIGINT is at its default: give the child the terminal's default, as a user's Ctrl-C meets it.
+    return subprocess.run([os.fsencode(CLI), *[a if isinstance(a, bytes) else os.fsencode(str(a)) for a in args]], capture_output=True, env=env, timeout=600,
+                          preexec_fn=_default_sigint, **kw)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def flip(path: Path, offset_frac: float = 0.5, n: int = 4096) -> None:

@@ -154,9 +154,9 @@ def export_mediapipe(
     max_length = int(max_length)
     if max_length < 2:
         raise AlbertEdgeError(f"--max-length {max_length} is too small (need room for [CLS] and [SEP])")
+    require_mediapipe("export mediapipe")  # before minutes of conversion (a missing extra is said first)
     folder = Path(folder)
     preflight(folder, model_dir, max_length)
-    require_mediapipe("export mediapipe")  # before minutes of conversion
     file = FILES[precision]
     with step("loading checkpoint", quiet):
         ckpt = load_checkpoint(model_dir)

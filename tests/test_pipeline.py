@@ -34,7 +34,7 @@ def test_pipeline_fails_and_names_the_artifact(cli, fragile_ckpt, tmp_path):
     out = tmp_path / "art"
     # Default gate; the checkpoint's decision does not survive int8 (conftest.fragile_ckpt). A threshold
     # above 1 used to force this and is now refused as a user mistake.
-    r = cli("pipeline", "--model", fragile_ckpt, "--output", out, "--data", SAMPLES_TSV, "--no-bench", "--no-tflite")
+    r = cli("pipeline", "--model", fragile_ckpt, "--output", out, "--data", SAMPLES_TSV, "--no-bench", "--formats", "onnx")
     assert r.returncode == 1
     assert "parity gate failed: model.int8.onnx" in r.stderr
     assert "parity gate:   FAILED" in r.stdout

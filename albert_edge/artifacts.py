@@ -132,6 +132,11 @@ def _drop(folder: Path, names: list[str]) -> None:
             p.unlink(missing_ok=True)
 
 
+def check_length(max_seq_length: int, max_position_embeddings: int) -> None:
+    if max_seq_length > max_position_embeddings:
+        raise AlbertEdgeError(f"--max-length {max_seq_length} exceeds the model's max_position_embeddings ({max_position_embeddings})")
+
+
 def preflight(folder: str | Path, model_dir: str | Path, max_seq_length: int | None = None, overwrite: bool = False,
               files: list[str] | None = None) -> None:
     """The output checks open_output makes, done before the checkpoint is loaded (seconds for
@@ -152,8 +157,7 @@ def preflight(folder: str | Path, model_dir: str | Path, max_seq_length: int | N
         limit = int(json.loads((model / CONFIG_FILE).read_text(encoding="utf-8")).get("max_position_embeddings", 512))
     except (OSError, ValueError, TypeError, AttributeError):
         return
-    if max_seq_length > limit:
-        raise AlbertEdgeError(f"--max-length {max_seq_length} exceeds the model's max_position_embeddings ({limit})")
+    check_length(max_seq_length, limit)
     if files is not None:
         try:
             light = SimpleNamespace(weights_file=find_weights(model))
@@ -170,10 +174,7 @@ def open_output(folder: str | Path, ckpt, max_seq_length: int, overwrite: bool, 
     Conflicts are refused before anything is written. Tokenizer files and config.json are (re)copied so
     the folder is self-contained for `predict` and the Android app, and their digests recorded.
     """
-    if max_seq_length > ckpt.config.max_position_embeddings:
-        raise AlbertEdgeError(
-            f"--max-length {max_seq_length} exceeds the model's max_position_embeddings ({ckpt.config.max_position_embeddings})"
-        )
+    check_length(max_seq_length, ckpt.config.max_position_embeddings)
     check_not_model_folder(folder, ckpt.model_dir)
     outer = active(folder)
     # Refuse before staging anything (the plan is made again on the staged copy, which is the same state).

@@ -138,7 +138,7 @@ def export_mediapipe(
     allow_duplicated_weights: bool = False,
 ) -> dict:
     """Write `folder`/model[.int8|.fp16].mediapipe.tflite; returns its manifest entry."""
-    from ..artifacts import open_output, preflight
+    from ..artifacts import check_length, open_output, preflight
     from ..checkpoint import load_checkpoint
     from ..fsutil import atomic_path
     from ..manifest import artifact_entry
@@ -160,8 +160,7 @@ def export_mediapipe(
     file = FILES[precision]
     with step("loading checkpoint", quiet):
         ckpt = load_checkpoint(model_dir)
-    if max_length > ckpt.config.max_position_embeddings:
-        raise AlbertEdgeError(f"--max-length {max_length} exceeds the model's max_position_embeddings ({ckpt.config.max_position_embeddings})")
+    check_length(max_length, ckpt.config.max_position_embeddings)
     # A folder already exported at another max_seq_length keeps it (the MediaPipe file's length is
     # its own); a longer MediaPipe file than the folder serves would be truncated by our runners.
     existing = _existing_max_length(current(folder), ckpt)

@@ -366,3 +366,18 @@ def test_interference_counts_other_processes_but_not_our_own_children():
         other.wait()
     assert own.cores is not None and foreign.cores is not None
     assert foreign.cores > 0.5 and foreign.cores > own.cores + 0.3, (own.cores, foreign.cores)
+
+
+def test_executorch_int8_is_compared_with_our_int8_onnx_on_real_sentences():
+    onnx8 = _art("onnx-int8", "ours", "int8", sent=5.5, lat=19.0, size=12_000_000, rss=47)
+    et8 = _art("executorch-int8", "ours", "int8", sent=9.7, lat=33.0, size=12_100_000, rss=24, fmt="executorch")
+    r = _result([onnx8, et8])
+    goals = {g["name"]: g for g in analysis.goals(r)}
+    g = goals["executorch-int8 vs onnx-int8, real sentences"]
+    assert g["measured"] == pytest.approx(5.5 / 9.7) and g["met"] is False and "-43% vs target" in g["note"]
+    faster = _result([onnx8, {**et8, "sentences": [{**et8["sentences"][0], "ms": {**et8["sentences"][0]["ms"], "p50": 5.0}}]}])
+    assert {g["name"]: g for g in analysis.goals(faster)}["executorch-int8 vs onnx-int8, real sentences"]["met"] is True
+    ratios = {(c["metric"], c.get("threads")): c["value"] for c in analysis.comparisons(r) if c["name"] == "ours ExecuTorch int8 vs ours int8 ONNX"}
+    assert ratios[("sentences_p50", 2)] == pytest.approx(5.5 / 9.7) and ratios[("latency_p50", 2)] == pytest.approx(19.0 / 33.0)
+    assert "executorch-int8 vs onnx-int8, real sentences" not in {g["name"] for g in analysis.goals(_result([onnx8]))}
+    schema.validate({**r, "goals": analysis.goals(r), "comparisons": analysis.comparisons(r)})

@@ -19,6 +19,16 @@ GOALS = {
 }
 
 
+def _vs_target(value: float, threshold: float) -> str:
+    """'+12% vs target' / '-3% vs target': a ratio goal's margin, relative to its threshold."""
+    return f"{'+' if value >= threshold else ''}{(value / threshold - 1) * 100:.0f}% vs target"
+
+
+def _points_vs_target(frac: float, threshold: float) -> str:
+    """'+4 points vs target': a fraction goal's margin in percentage points."""
+    return f"{'+' if frac >= threshold else ''}{(frac - threshold) * 100:.0f} points vs target"
+
+
 def _art(result: dict, name: str) -> dict | None:
     for a in result["artifacts"]:
         if a["name"] == name and not a.get("error"):
@@ -144,7 +154,7 @@ def goals(result: dict) -> list[dict]:
         f"≥ {th}× faster at {GOAL_SEQ_LEN} tokens, batch 1, {t} thread(s)",
         speed,
         th,
-        why_peer or ("onnx-int8 missing" if ours is None else (f"{GOAL_SEQ_LEN} tokens not measured" if speed is None else f"{'+' if speed >= th else ''}{(speed / th - 1) * 100:.0f}% vs target")),
+        why_peer or ("onnx-int8 missing" if ours is None else (f"{GOAL_SEQ_LEN} tokens not measured" if speed is None else _vs_target(speed, th))),
     )
     size = peer["bytes"] / ours["bytes"] if peer and ours and peer.get("bytes") and ours.get("bytes") else None
     th = GOALS["int8_size_vs_optimum"]
@@ -153,7 +163,7 @@ def goals(result: dict) -> list[dict]:
         f"≥ {th}× smaller file",
         size,
         th,
-        why_peer or ("onnx-int8 missing" if ours is None else "file sizes unknown" if size is None else f"{'+' if size >= th else ''}{(size / th - 1) * 100:.0f}% vs target"),
+        why_peer or ("onnx-int8 missing" if ours is None else "file sizes unknown" if size is None else _vs_target(size, th)),
     )
     fp32 = _art(result, "onnx-fp32")
     rec = latency_at(fp32, GOAL_SEQ_LEN, 1, t)
@@ -163,7 +173,7 @@ def goals(result: dict) -> list[dict]:
     if note is None:
         best8 = latency_at(fp32, GOAL_SEQ_LEN, max(result["settings"]["batches"]), t)
         extra = f"; batch {best8['batch']}: {best8['peak_fraction'] * 100:.0f}%" if best8 and best8["batch"] != 1 and best8.get("peak_fraction") is not None else ""
-        note = f"{rec['gflops_per_s']:.1f} GFLOP/s achieved; {'+' if frac >= th else ''}{(frac - th) * 100:.0f} points vs target{extra}"
+        note = f"{rec['gflops_per_s']:.1f} GFLOP/s achieved; {_points_vs_target(frac, th)}{extra}"
     goal("fp32 ORT efficiency", f"≥ {th * 100:.0f}% of the measured fp32 GEMM peak at {GOAL_SEQ_LEN} tokens, batch 1, {t} thread(s)", frac, th, note)
 
     # int8 ONNX against the machine's int8 limit
@@ -174,7 +184,7 @@ def goals(result: dict) -> list[dict]:
     if note is None:
         pk = best_int8_peak(result, t)
         note = (f"{rec['gflops_per_s']:.0f} GOP/s achieved of {pk['gflops']:.0f} ({pk['engine']}, n={pk['n']}); "
-                f"{'+' if frac >= th else ''}{(frac - th) * 100:.0f} points vs target")
+                f"{_points_vs_target(frac, th)}")
     goal("int8 ONNX efficiency", f"≥ {th * 100:.0f}% of the measured int8 GEMM peak at {GOAL_SEQ_LEN} tokens, batch 1, {t} thread(s)", frac, th, note)
 
     # every int8 artifact of ours vs the fastest peer on real sentences
@@ -190,7 +200,7 @@ def goals(result: dict) -> list[dict]:
             ratio, note = None, f"real sentences at {t} thread(s) not measured"
         else:
             ratio = fastest[1] / mine["ms"]["p50"]
-            note = f"fastest peer {fastest[0]} {fastest[1]:.2f} ms vs {mine['ms']['p50']:.2f} ms; {'+' if ratio >= th else ''}{(ratio / th - 1) * 100:.0f}% vs target"
+            note = f"fastest peer {fastest[0]} {fastest[1]:.2f} ms vs {mine['ms']['p50']:.2f} ms; {_vs_target(ratio, th)}"
             if formats_input(a) == "text":
                 note += " (includes tokenizing in the graph; peers get ids)"
         goal(f"{a['name']} vs fastest peer, real sentences", f"≥ {th}× the fastest peer's speed, batch 1, {t} thread(s)", ratio, th, note)
@@ -202,7 +212,7 @@ def goals(result: dict) -> list[dict]:
         th = GOALS["executorch_int8_vs_onnx_int8_sentences"]
         ratio = sa["ms"]["p50"] / sb["ms"]["p50"] if sa and sb else None
         note = (f"real sentences at {t} thread(s) not measured" if ratio is None else
-                f"onnx-int8 {sa['ms']['p50']:.2f} ms vs executorch-int8 {sb['ms']['p50']:.2f} ms; {'+' if ratio >= th else ''}{(ratio / th - 1) * 100:.0f}% vs target")
+                f"onnx-int8 {sa['ms']['p50']:.2f} ms vs executorch-int8 {sb['ms']['p50']:.2f} ms; {_vs_target(ratio, th)}")
         goal("executorch-int8 vs onnx-int8, real sentences", f"≥ {th}× our int8 ONNX's speed, batch 1, {t} thread(s)", ratio, th, note)
     return out
 

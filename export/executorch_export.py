@@ -339,12 +339,14 @@ def pte_constants(path: str | os.PathLike, _pte=None, _graphs=None) -> list[dict
     (`references`: how many XNNPACK node inputs read it, e.g. 12 for a weight of ALBERT-base's shared
     layer). store "program": tensors of the non-delegated ops
     and delegate inputs (embedding tables and their per-row scales, LayerNorm vectors, position ids),
-    one entry per stored buffer. role: weight | quantization | graph (albert_edge.weight_guard).
+    one entry per stored buffer. role: weight | quantization | graph (albert_edge.weight_guard; the
+    LayerNorm averaging columns of export/executorch_rewrites.py are graph, with "averaging": true).
     Two entries with the same sha256 would be the same bytes stored twice.
     """
     import hashlib
 
     from ..weight_guard import role_for
+    from .executorch_rewrites import is_averaging_column
 
     pte = _pte if _pte is not None else _read_pte(path)
     program = pte.program
@@ -355,6 +357,8 @@ def pte_constants(path: str | os.PathLike, _pte=None, _graphs=None) -> list[dict
             b = pte.named_data.buffers[entry.buffer_index]
             buf = bytes(getattr(b, "buffer", b))
             named[key] = {"name": key, "shape": None, "dtype": None, "bytes": len(buf), "store": "named_data", "role": None, "sha256": hashlib.sha256(buf).hexdigest(), "references": 0}
+            if is_averaging_column(buf):  # LayerNormMatmulMean's 1/h column: part of the graph, not a weight
+                named[key].update(role="graph", averaging=True)
     for g in graphs:
         keys = [c.get("named_key", "") for c in g.get("constant_data", [])]
         uses: dict[int, int] = {}  # value id -> how many node inputs read it
@@ -474,14 +478,20 @@ def pte_summary(path: str | os.PathLike) -> dict:
                 instructions["delegate:" + plan.delegates[a.delegate_index].id] += 1
     matmuls: Counter = Counter()
     xnn_ops: Counter = Counter()
+    averaging = {c["name"] for c in consts if c.get("averaging")}
     for g in graphs:
         values = g.get("xvalues", [])
+        keys = [c.get("named_key", "") for c in g.get("constant_data", [])]
         for node in g.get("xnodes", []):
             kind = node.get("xnode_union_type", "?")
             xnn_ops[kind] += 1
             if kind == "XNNFullyConnected":
                 fid = node["xnode_union"]["filter_id"]
                 tv, _ = _tensor_value(values[fid]) if fid < len(values) else ({}, {})
+                idx = tv.get("constant_buffer_idx", 0)
+                if idx and idx < len(keys) and keys[idx] in averaging:
+                    matmuls["mean"] += 1  # a LayerNorm mean (LayerNormMatmulMean), not a weight matmul
+                    continue
                 integer = tv.get("datatype", "") not in ("xnn_datatype_fp32", "xnn_datatype_fp16", "xnn_datatype_bf16")
                 matmuls["integer" if integer else "float"] += 1
     return {
@@ -496,5 +506,6 @@ def pte_summary(path: str | os.PathLike) -> dict:
         "xnnpack_ops": dict(sorted(xnn_ops.items())),
         "weight_matmuls_integer": matmuls["integer"],
         "weight_matmuls_float": matmuls["float"],
+        "mean_matmuls": matmuls["mean"],
         "memory_planned_bytes": int(sum(plan.non_const_buffer_sizes)),
     }

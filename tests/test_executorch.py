@@ -63,27 +63,32 @@ def _tiny_model(**over):
 # rewrites: each keeps the module's numerics and its parameters
 
 
-def test_layer_norm_4d_matches_layer_norm_and_shares_parameters():
-    from albert_edge.export.executorch_rewrites import LayerNorm4d
+def test_layer_norm_matmul_mean_matches_layer_norm_and_shares_parameters():
+    from albert_edge.export.executorch_rewrites import LayerNormMatmulMean, averaging_column, is_averaging_column
 
     ln = torch.nn.LayerNorm(32, eps=1e-12)
     with torch.no_grad():
         ln.weight.copy_(1 + 0.3 * torch.randn(32))
         ln.bias.copy_(0.2 * torch.randn(32))
-    rw = LayerNorm4d(ln)
+    rw = LayerNormMatmulMean(ln)
     assert rw.weight is ln.weight and rw.bias is ln.bias
+    assert list(rw.parameters()) == [ln.weight, ln.bias]  # the averaging column and eps are buffers
     for shape in ((1, 7, 32), (2, 5, 32), (1, 2, 32)):
         x = 3 * torch.randn(shape) + 1.5
         torch.testing.assert_close(rw(x), ln(x), atol=2e-6, rtol=1e-5)
+    # The column is recognised by its bytes, and only it: a weight vector of the same width is not.
+    assert is_averaging_column(averaging_column(32).numpy().tobytes())
+    assert not is_averaging_column(ln.weight.detach().numpy().tobytes())
+    assert not is_averaging_column(torch.full((32,), 1 / 31).numpy().tobytes())
 
 
-def test_gelu_new_cubed_matches_transformers():
+def test_gelu_new_sigmoid_matches_transformers():
     from transformers.activations import NewGELUActivation
 
-    from albert_edge.export.executorch_rewrites import GeluNewCubed
+    from albert_edge.export.executorch_rewrites import GeluNewSigmoid
 
-    x = torch.linspace(-8, 8, 4001)
-    torch.testing.assert_close(GeluNewCubed()(x), NewGELUActivation()(x), atol=1e-6, rtol=1e-6)
+    x = torch.cat([torch.linspace(-12, 12, 8001), 40 * torch.randn(1000)])
+    torch.testing.assert_close(GeluNewSigmoid()(x), NewGELUActivation()(x), atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("batch", [1, 2])

@@ -65,8 +65,9 @@ class LayerNormMatmulMean(nn.Module):
     [b, s, h, 1]) cost 4 transposes per LayerNorm, 2 of them over the whole activation (100 per
     ALBERT-base forward, 15 XNNPACK nodes per LayerNorm). A [n, h] x [h, 1] matmul by a constant is
     one fp32 XNNPACK fully-connected node (N = 1, packed once), and `addmm` puts eps in its bias:
-    9 nodes, no transposes, the tokens stay rows. Measured on ALBERT-base int8, 27 tokens, 2 threads
-    (ETDump): 708 -> 560 dispatched XNNPACK nodes with the other two rewrites below, 8.3 -> 7.7 ms.
+    9 nodes, no transposes, the tokens stay rows. ALBERT-base int8 with the other two rewrites below
+    (GeluNewSigmoid, K^T in StaticBatchAttention): 867 -> 694 XNNPACK nodes (708 -> 535 that are not
+    reshapes), transposes 160 -> 48 (docs/executorch.md has the timings).
 
     The int8 program keeps these means fp32: XNNPACKQuantizer's dynamic config quantizes nn.Linear /
     F.linear only, and `mm`/`addmm` with a buffer is neither. The column is a buffer (not a

@@ -190,6 +190,14 @@ def test_rewrites_let_xnnpack_take_the_encoder(small_ckpt, et_art):
     assert et_art["int8"]["graph"]["delegate_partitions"] == 2
     outside = et_art["fp32"]["graph"]["non_delegated_ops"]
     assert not any(k for k in outside if "layer_norm" in k or "pow" in k or "where" in k or "view_copy" in k or "bmm" in k), outside
+    for e in (et_art["fp32"], et_art["int8"]):
+        g = e["graph"]
+        # LayerNorm means are matmuls by the 1/h column (2 per LayerNorm: embeddings + 2 per application),
+        # not global average pooling, whose NCHW/NHWC layout cost 4 transposes per LayerNorm.
+        assert g["mean_matmuls"] == 2 * (2 * n + 1), g["mean_matmuls"]
+        assert "XNNGlobalAvgPooling2d" not in g["xnnpack_ops"], g["xnnpack_ops"]
+        # Transposes left: Q, K (already as K^T), V into heads and the context back: 4 per application.
+        assert g["xnnpack_ops"].get("XNNStaticTranspose", 0) <= 4 * n, g["xnnpack_ops"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from . import analysis
 from .machine import is_busy
 from .stats import relative_spread
@@ -142,6 +144,11 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
         for mm in a.get("memory") or []:
             rows.append([a["name"], mm["variant"], mm["threads"], _mib(mm["rss_baseline_bytes"]), _mib(mm["rss_after_load_bytes"]), _mib(mm["peak_rss_bytes"]), _mib(mm["rss_growth_bytes"]), f"{mm['load_s']:.3f}"])
     md += [_tbl(["artifact", "variant", "threads", "baseline MiB", "after load MiB", "peak MiB", "growth MiB", "load s"], rows) if rows else "not measured", ""]
+
+    md += ["## Files measured", "", "The sha256 of the bytes behind every row (ours: the manifest entry the file was verified against before timing).", ""]
+    rows = [[a["name"], f"`{PurePath(a['file']).name}`" if a.get("file") else "—", a["bytes"] if a.get("bytes") is not None else "—",
+             f"`{a['sha256']}`" if a.get("sha256") else ("— (not recorded)" if a.get("file") else "— (in memory)")] for a in result["artifacts"]]
+    md += [_tbl(["artifact", "file", "bytes", "sha256"], rows), ""]
 
     md += ["## Peers", "", "Each peer is built by its own documented recipe (exact commands below) and timed with its own runtime's "
            "documented API and default options, each engine in its own fresh process.", ""]

@@ -51,6 +51,7 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
       "precision": "fp32" | "fp16" | "int8",
       "role": "ours" | "reference" | "peer",         # ours = albert-edge artifact; reference = PyTorch eager; peer = peers + --extra
       "file": str | null, "bytes": int | null,       # null for in-memory PyTorch models (bytes = weights file then)
+      "sha256": str | null,                          # the measured file's digest (ours: the verified manifest entry); null for in-memory models
       "load_s": float | null,                        # cold load (create session/interpreter), in a fresh process
       "memory": [                                    # each measured in a separate, fresh process
         {"variant": "default" | "weight_cache" | "no_weight_cache",
@@ -230,6 +231,7 @@ def problems(result) -> list[str]:
         c.field(a, "role", path, lambda v: v in ROLES, f"one of {ROLES}")
         c.field(a, "file", path, lambda v: isinstance(v, str), "a string or null", optional=True)
         c.field(a, "bytes", path, lambda v: _int(v) and v >= 0, "a non-negative integer or null", optional=True)
+        c.field(a, "sha256", path, lambda v: isinstance(v, str) and len(v) == 64 and all(ch in "0123456789abcdef" for ch in v), "64 lowercase hex digits or null", optional=True)
         c.field(a, "load_s", path, lambda v: _num(v) and v >= 0, "a non-negative number or null", optional=True)
         c.field(a, "error", path, lambda v: isinstance(v, str), "a string or null", optional=True)
         for j, m in enumerate(a.get("memory") or []):

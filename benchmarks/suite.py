@@ -223,6 +223,32 @@ def _count_configs(specs: list[dict], settings: Settings) -> int:
     return n
 
 
+def _spec_digest(spec: dict) -> str | None:
+    """The sha256 of the bytes this row measures, so every number names the file it was made on: ours
+    from the manifest entry (check_artifact_file verified the file against it), a peer's or the
+    reference's weights from the file itself; None for in-memory models and unreadable paths."""
+    if spec.get("error"):
+        return None
+    entry = spec.get("entry") or {}
+    if entry.get("sha256") and spec.get("path"):
+        return entry["sha256"]
+    path = spec.get("path")
+    if spec["format"] == "pytorch" and not spec.get("quantize") and spec.get("model_dir"):
+        from ..checkpoint import find_weights
+
+        path = find_weights(Path(spec["model_dir"]))
+    elif spec["format"] == "pytorch":
+        return None
+    if not path or not Path(path).is_file():
+        return None
+    from ..integrity import file_digest
+
+    try:
+        return file_digest(path)
+    except AlbertEdgeError:
+        return None
+
+
 def _short_error(e: Exception) -> str:
     s = str(e).strip()
     return (s.splitlines()[0][:300] if s else type(e).__name__)
@@ -307,7 +333,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     try:
         for spec in specs:
             rec = {"name": spec["name"], "format": spec["format"], "precision": spec["precision"], "role": spec["role"], "file": spec.get("file"),
-                   "bytes": spec.get("bytes"), "load_s": None, "memory": [], "latency": [], "sentences": [], "skipped": [], "error": spec.get("error"), "info": {}}
+                   "bytes": spec.get("bytes"), "sha256": _spec_digest(spec), "load_s": None, "memory": [], "latency": [], "sentences": [], "skipped": [], "error": spec.get("error"), "info": {}}
             if spec.get("peer"):
                 rec["peer"] = spec["peer"]
             artifacts.append(rec)

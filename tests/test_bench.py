@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,6 +159,20 @@ def test_cli_run_writes_a_valid_result(cli_run, tiny_folder):
     assert m["variant"] == "default" and m["rss_growth_bytes"] == m["peak_rss_bytes"] - m["rss_baseline_bytes"] > 0
     assert onnx["load_s"] == m["load_s"] > 0
     assert onnx["bytes"] == (tiny_folder / "model.onnx").stat().st_size
+    # every number names the bytes it was made on: ours from the verified manifest entry, the --extra
+    # copy and the PyTorch weights hashed from their files, the in-memory int8 model none
+    import hashlib
+
+    from albert_edge.checkpoint import find_weights
+    from albert_edge.manifest import load_manifest
+
+    by_name = {a["name"]: a for a in result["artifacts"]}
+    entry = next(e for e in load_manifest(tiny_folder)["artifacts"] if e["file"] == "model.onnx")
+    assert onnx["sha256"] == entry["sha256"] == hashlib.sha256((tiny_folder / "model.onnx").read_bytes()).hexdigest()
+    assert by_name["copy-fp32"]["sha256"] == onnx["sha256"]
+    weights = find_weights(Path(load_manifest(tiny_folder)["source"]["model_dir"]))
+    assert by_name["pytorch-fp32"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert by_name["pytorch-int8"]["sha256"] is None
     assert result["peak"] and all(p["gflops"] > 0 for p in result["peak"])
     # fp32 and int8 peaks, each measured before and after the model rows
     assert {(p["dtype"], p["round"]) for p in result["peak"]} >= {("fp32", "start"), ("fp32", "end"), ("int8", "start"), ("int8", "end")}
@@ -249,6 +264,7 @@ def test_schema_accepts_real_result_and_rejects_broken_ones(cli_run):
     assert any("seq_lens" in p for p in broken(lambda r: r["settings"].update(seq_lens=[0])))
     assert any("variant" in p for p in broken(lambda r: r["artifacts"][0]["memory"][0].update(variant="x")))
     assert any("status" in p for p in broken(lambda r: r["peers"][0].update(status="maybe")))
+    assert any("sha256" in p for p in broken(lambda r: r["artifacts"][0].update(sha256="abc")))
     with pytest.raises(schema.SchemaError, match="schema v1"):
         schema.validate({"schema_version": 1})
 

@@ -232,19 +232,16 @@ def _spec_digest(spec: dict) -> str | None:
     entry = spec.get("entry") or {}
     if entry.get("sha256") and spec.get("path"):
         return entry["sha256"]
-    path = spec.get("path")
-    if spec["format"] == "pytorch" and not spec.get("quantize") and spec.get("model_dir"):
-        from ..checkpoint import find_weights
-
-        path = find_weights(Path(spec["model_dir"]))
-    elif spec["format"] == "pytorch":
-        return None
-    if not path or not Path(path).is_file():
-        return None
+    from ..checkpoint import find_weights
     from ..integrity import file_digest
 
     try:
-        return file_digest(path)
+        path = spec.get("path")
+        if spec["format"] == "pytorch":
+            if spec.get("quantize") or not spec.get("model_dir"):
+                return None
+            path = find_weights(Path(spec["model_dir"]))
+        return file_digest(path) if path and Path(path).is_file() else None
     except AlbertEdgeError:
         return None
 

@@ -439,10 +439,15 @@ def test_real_disk_full_during_export(tiny_ckpt, tmp_path, spiece_dir, capsys):
     elsewhere the same assertions run with a write that fails with ENOSPC at the same moment."""
     from albert_edge.testing import make_checkpoint
 
-    big = make_checkpoint(tmp_path / "big", spiece_dir, id2label={0: "negative", 1: "positive"}, seed=3, **{**TINY, "embedding_size": 48})
-    disk = tmp_path / "disk"
     small_size = (Path(tiny_ckpt) / "model.safetensors").stat().st_size
-    mounted = _mount_tmpfs(disk, str(int(small_size * 1.6 + 4e6)))
+    disk_bytes = int(small_size * 1.6 + 4e6)
+    # The new model's weights alone exceed the disk, whatever the vocabulary (30k official or the
+    # 300-piece fallback when ../shared is absent): its FFN width is sized from the disk, not fixed.
+    ffn = max(64, disk_bytes // (4 * 2 * TINY["hidden_size"]) + 1)
+    big = make_checkpoint(tmp_path / "big", spiece_dir, id2label={0: "negative", 1: "positive"}, seed=3, **{**TINY, "embedding_size": 48, "intermediate_size": ffn})
+    assert (big / "model.safetensors").stat().st_size > disk_bytes
+    disk = tmp_path / "disk"
+    mounted = _mount_tmpfs(disk, str(disk_bytes))
     try:
         out = disk / "art"
         assert main(["export", "onnx", "--model", str(tiny_ckpt), str(out), "--quiet", "--no-text"]) == 0

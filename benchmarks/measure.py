@@ -148,6 +148,52 @@ def timing_subprocess(spec: dict, threads: int, configs: list[tuple[int, int]], 
     return run_worker(spec, job)
 
 
+def head_to_head(spec_num: dict, spec_den: dict, threads: int, sentences: tuple[list[str], list[list[int]]], cfg: dict,
+                 rounds: int, on_round=None) -> dict:
+    """Two artifacts' real-sentence p50 in `rounds` rounds of fresh timing processes, the order
+    alternating (A B, B A, ...), and the ratio numerator p50 / denominator p50 of every round.
+
+    Why: the same file timed in two fresh processes differs by up to ~10 % here (placement, page
+    layout, the other core's load), so a single pair of rows can flip a goal that is that close.
+    Each round pairs two processes run back to back; the median over rounds is the number a goal
+    uses, and the range says how much it moved. on_round(i, row) is called after each round.
+    """
+    import statistics
+
+    if rounds < 1:
+        raise ValueError("head_to_head needs at least one round")
+    rows = []
+    for i in range(rounds):
+        pair = [("numerator", spec_num), ("denominator", spec_den)]
+        if i % 2:
+            pair.reverse()
+        p50 = {}
+        for role, spec in pair:
+            res = timing_subprocess(spec, threads, [], sentences, cfg, None)
+            s = res.get("sentences") or {}
+            if s.get("error") or not s.get("samples_ms"):
+                raise RuntimeError(f"{spec['name']}: {s.get('error') or 'no sentence timings came back'}")
+            p50[role] = st.summarize(s["samples_ms"])["p50"]
+        row = {"round": i + 1, "first": pair[0][1]["name"], "numerator_ms": p50["numerator"], "denominator_ms": p50["denominator"],
+               "ratio": p50["numerator"] / p50["denominator"]}
+        rows.append(row)
+        if on_round is not None:
+            on_round(i, row)
+    ratios = [r["ratio"] for r in rows]
+    return {
+        "numerator": spec_num["name"],
+        "denominator": spec_den["name"],
+        "threads": int(threads),
+        "count": len(sentences[1]),
+        "rounds": rows,
+        "ratio_median": float(statistics.median(ratios)),
+        "ratio_min": float(min(ratios)),
+        "ratio_max": float(max(ratios)),
+        "numerator_ms_median": float(statistics.median(r["numerator_ms"] for r in rows)),
+        "denominator_ms_median": float(statistics.median(r["denominator_ms"] for r in rows)),
+    }
+
+
 def memory_inproc(spec: dict, threads: int, variant: str, seq_len: int, weight_cache=None) -> dict:
     """Runs INSIDE a worker process (kept for callers of the old entry point)."""
     from . import timing

@@ -92,6 +92,13 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
      "ours": float | null, "best_peer": str | null, "peer_value": float | null,
      "ratio": float | null}                          # peer_value / ours: > 1 = ours faster / smaller
   ],
+  "head_to_head": [                                  # (opt) close sentence-speed goals measured again, interleaved
+    {"goal": str, "numerator": str, "denominator": str, "threads": int, "count": int,
+     "one_shot": float,                              # the ratio of the two artifacts' own sentence rows
+     "rounds": [{"round": int, "first": str, "numerator_ms": float, "denominator_ms": float, "ratio": float}],
+     "ratio_median": float, "ratio_min": float, "ratio_max": float,   # the goal reads ratio_median
+     "numerator_ms_median": float, "denominator_ms_median": float}
+  ],
   "goals": [
     {"name": str, "target": str, "measured": float | null, "threshold": float,
      "met": bool | null,                             # null = could not be measured (see note)
@@ -273,6 +280,28 @@ def problems(result) -> list[str]:
             for k in ("name", "metric", "numerator", "denominator"):
                 c.field(cmp, k, cp, lambda v: isinstance(v, str), "a string")
             c.field(cmp, "value", cp, lambda v: _num(v) and v >= 0, "a non-negative number")
+    for j, h in enumerate(result.get("head_to_head") or []):
+        hp = f"head_to_head[{j}]"
+        if c.obj(h, hp):
+            for k in ("goal", "numerator", "denominator"):
+                c.field(h, k, hp, lambda v: isinstance(v, str), "a string")
+            for k in ("threads", "count"):
+                c.field(h, k, hp, lambda v: _int(v) and v > 0, "a positive integer")
+            for k in ("one_shot", "ratio_median", "ratio_min", "ratio_max", "numerator_ms_median", "denominator_ms_median"):
+                c.field(h, k, hp, lambda v: _num(v) and v > 0, "a positive number")
+            rounds = h.get("rounds")
+            if not (isinstance(rounds, list) and rounds):
+                c.fail(f"{hp}.rounds", "must be a non-empty list")
+            else:
+                for i, r in enumerate(rounds):
+                    rp = f"{hp}.rounds[{i}]"
+                    if c.obj(r, rp):
+                        c.field(r, "first", rp, lambda v: v in (h.get("numerator"), h.get("denominator")), "the numerator or the denominator")
+                        for k in ("numerator_ms", "denominator_ms", "ratio"):
+                            c.field(r, k, rp, lambda v: _num(v) and v > 0, "a positive number")
+                ratios = [r.get("ratio") for r in rounds if isinstance(r, dict)]
+                if all(_num(x) for x in ratios) and _num(h.get("ratio_min")) and _num(h.get("ratio_max")) and not (h["ratio_min"] <= h.get("ratio_median", 0) <= h["ratio_max"]):
+                    c.fail(f"{hp}.ratio_median", "must lie between ratio_min and ratio_max")
     for j, g in enumerate(result.get("goals") or []):
         gp = f"goals[{j}]"
         if c.obj(g, gp):

@@ -302,6 +302,48 @@ def test_run_bench_api(tiny_folder, tmp_path, monkeypatch):
         run_bench(tiny_folder, out_dir=tmp_path, no_such_option=1)
 
 
+def test_a_close_sentence_goal_is_measured_again_head_to_head(tiny_folder, tmp_path, monkeypatch):
+    """A sentence-speed goal near its threshold is re-timed in interleaved rounds of fresh processes,
+    and the goal reads their median; the peer here is a byte copy of our int8 file (a close call by
+    construction, the margin widened so the test never depends on how close the two timings land)."""
+    import shutil
+
+    from albert_edge.benchmarks import analysis
+    from albert_edge.benchmarks.bench_cli import run_bench
+    from albert_edge.quantize.onnx_quant import quantize_onnx
+
+    folder = tmp_path / "art"
+    shutil.copytree(tiny_folder, folder)
+    quantize_onnx(folder, text=False, ort=False, quiet=True)
+    shutil.copyfile(folder / "model.int8.onnx", tmp_path / "peer.onnx")
+    monkeypatch.setenv("ALBERT_EDGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(analysis, "CLOSE_CALL", 100.0)
+    result, paths = run_bench(folder, quick=True, out_dir=tmp_path / "out", seq_lens=[8], runs=2, warmup=0, sentences=3, memory=False,
+                              pytorch=False, quiet=True, h2h_rounds=3, extras=[f"copy-int8={tmp_path / 'peer.onnx'}"])
+    schema.validate(result)
+    [h] = [h for h in result["head_to_head"] if h["denominator"] == "onnx-int8"]
+    assert h["numerator"] == "copy-int8" and h["threads"] == 1 and h["count"] == 3
+    assert [r["first"] for r in h["rounds"]] == ["copy-int8", "onnx-int8", "copy-int8"]  # the order alternates
+    for r in h["rounds"]:
+        assert r["ratio"] == pytest.approx(r["numerator_ms"] / r["denominator_ms"])
+    assert h["ratio_median"] == pytest.approx(sorted(r["ratio"] for r in h["rounds"])[1])
+    assert h["ratio_min"] <= h["ratio_median"] <= h["ratio_max"]
+    g = {g["name"]: g for g in result["goals"]}["onnx-int8 vs fastest peer, real sentences"]
+    assert g["measured"] == h["ratio_median"] and "head to head, median of 3 interleaved rounds" in g["note"]
+    one = {a["name"]: a for a in result["artifacts"]}
+    assert h["one_shot"] == pytest.approx(one["copy-int8"]["sentences"][0]["ms"]["p50"] / one["onnx-int8"]["sentences"][0]["ms"]["p50"])
+    assert "Close calls, measured head to head" in paths["report"].read_text()
+    # a broken record is refused, and --h2h-rounds 0 (quick's default) measures none
+    bad = copy.deepcopy(result)
+    bad["head_to_head"][0]["ratio_median"] = bad["head_to_head"][0]["ratio_max"] * 2
+    assert any("ratio_median" in p for p in schema.problems(bad))
+    bad["head_to_head"][0]["rounds"][0]["first"] = "someone-else"
+    assert any("first" in p for p in schema.problems(bad))
+    result0, _ = run_bench(folder, quick=True, out_dir=tmp_path / "out0", seq_lens=[8], runs=2, warmup=0, sentences=3, memory=False,
+                           pytorch=False, quiet=True, extras=[f"copy-int8={tmp_path / 'peer.onnx'}"])
+    assert "head_to_head" not in result0 and "head to head" not in {g["name"]: g for g in result0["goals"]}["onnx-int8 vs fastest peer, real sentences"]["note"]
+
+
 # ---------------------------------------------------------------------------------------------
 # bad inputs: one line, exit 2, nothing written
 
@@ -314,6 +356,7 @@ def test_run_bench_api(tiny_folder, tmp_path, monkeypatch):
         (["--threads", "0"], "--threads"),
         (["--runs", "0"], "--runs"),
         (["--budget-s", "-1"], "--budget-s"),
+        (["--h2h-rounds", "-1"], "--h2h-rounds"),
         (["--extra", "noequals"], "NAME=PATH"),
         (["--extra", "x=/nonexistent/model.onnx"], "does not exist"),
         (["--serial", "abc"], "--android"),

@@ -381,3 +381,29 @@ def test_executorch_int8_is_compared_with_our_int8_onnx_on_real_sentences():
     assert ratios[("sentences_p50", 2)] == pytest.approx(5.5 / 9.7) and ratios[("latency_p50", 2)] == pytest.approx(19.0 / 33.0)
     assert "executorch-int8 vs onnx-int8, real sentences" not in {g["name"] for g in analysis.goals(_result([onnx8]))}
     schema.validate({**r, "goals": analysis.goals(r), "comparisons": analysis.comparisons(r)})
+
+
+def test_a_close_call_is_decided_by_the_head_to_head_median_not_the_one_shot_rows():
+    onnx8 = _art("onnx-int8", "ours", "int8", sent=9.02, lat=19.0, size=12_000_000, rss=47)
+    et8 = _art("executorch-int8", "ours", "int8", sent=9.15, lat=20.0, size=12_100_000, rss=24, fmt="executorch")
+    far = _art("optimum-int8", "peer", "int8", sent=30.0, lat=60.0, size=40_000_000, rss=70)
+    r = _result([onnx8, et8, far])
+    calls = {c["goal"]: c for c in analysis.close_calls(r)}
+    # 9.02 / 9.15 = 0.986: within 15 % of 1.0; both of ours vs a 3x slower peer: far from it
+    assert set(calls) == {"executorch-int8 vs onnx-int8, real sentences"}
+    c = calls["executorch-int8 vs onnx-int8, real sentences"]
+    assert (c["numerator"], c["denominator"], c["threads"]) == ("onnx-int8", "executorch-int8", 2) and c["one_shot"] == pytest.approx(9.02 / 9.15)
+    goal = lambda res: {g["name"]: g for g in analysis.goals(res)}["executorch-int8 vs onnx-int8, real sentences"]  # noqa: E731
+    assert goal(r)["met"] is False  # one-shot rows: 0.99x
+    rounds = [{"round": i + 1, "first": ("onnx-int8", "executorch-int8")[i % 2], "numerator_ms": n, "denominator_ms": d, "ratio": n / d}
+              for i, (n, d) in enumerate([(9.6, 9.5), (9.7, 9.5), (9.4, 9.6), (9.8, 9.5)])]
+    ratios = sorted(x["ratio"] for x in rounds)
+    h = {"goal": c["goal"], "numerator": "onnx-int8", "denominator": "executorch-int8", "threads": 2, "count": 3, "one_shot": c["one_shot"],
+         "rounds": rounds, "ratio_median": (ratios[1] + ratios[2]) / 2, "ratio_min": ratios[0], "ratio_max": ratios[-1],
+         "numerator_ms_median": 9.65, "denominator_ms_median": 9.5}
+    g = goal({**r, "head_to_head": [h]})
+    assert g["measured"] == pytest.approx(h["ratio_median"]) and g["met"] is True
+    assert "median of 4 interleaved rounds" in g["note"] and "one-shot rows 0.99×" in g["note"]
+    # an entry for another thread count or pair is not this goal's
+    assert goal({**r, "head_to_head": [{**h, "threads": 1}]})["met"] is False
+    schema.validate({**r, "head_to_head": [h], "goals": analysis.goals({**r, "head_to_head": [h]})})

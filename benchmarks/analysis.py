@@ -194,9 +194,11 @@ def goals(result: dict) -> list[dict]:
 
 
 # A sentence-speed goal whose one-shot ratio lies within this fraction of its threshold is measured
-# again head to head (measure.head_to_head): the same file timed in two fresh processes differs by
-# up to ~10 % on this kind of machine, enough to flip a verdict that close; further away it cannot.
-CLOSE_CALL = 0.15
+# again head to head (measure.head_to_head). Why this wide: on the 2-core VM the same int8 ONNX file
+# gave 9.6 to 15.5 ms p50 in fresh processes of one run (2026-12-03, no other process busy), so one
+# pair of rows can be off by a third either way; a goal further than that from its threshold is not
+# in doubt.
+CLOSE_CALL = 0.35
 
 
 def sentence_ratio_goals(result: dict) -> list[dict]:

@@ -193,14 +193,6 @@ def goals(result: dict) -> list[dict]:
     return out
 
 
-# A sentence-speed goal whose one-shot ratio lies within this fraction of its threshold is measured
-# again head to head (measure.head_to_head). Why this wide: on the 2-core VM the same int8 ONNX file
-# gave 9.6 to 15.5 ms p50 in fresh processes of one run (2026-12-03, no other process busy), so one
-# pair of rows can be off by a third either way; a goal further than that from its threshold is not
-# in doubt.
-CLOSE_CALL = 0.35
-
-
 def sentence_ratio_goals(result: dict) -> list[dict]:
     """The goals that compare two artifacts' real-sentence p50 at the largest thread count, as
     {goal, target, numerator, denominator, threshold, threads, one_shot} (ratio = numerator ms /
@@ -228,22 +220,27 @@ def sentence_ratio_goals(result: dict) -> list[dict]:
     return out
 
 
-def close_calls(result: dict, margin: float | None = None) -> list[dict]:
-    """The sentence_ratio_goals whose one-shot ratio is within `margin` (default CLOSE_CALL) of the threshold, either side."""
-    margin = CLOSE_CALL if margin is None else margin
-    return [g for g in sentence_ratio_goals(result) if g["one_shot"] is not None and abs(g["one_shot"] / g["threshold"] - 1) <= margin]
+def round_artifacts(result: dict) -> list[str]:
+    """The artifacts the sentence-speed goals compare (measured again in interleaved rounds)."""
+    names = []
+    for g in sentence_ratio_goals(result):
+        for n in (g["numerator"], g["denominator"]):
+            if n and n not in names:
+                names.append(n)
+    return names
 
 
-def head_to_head_for(result: dict, numerator: str, denominator: str, threads: int) -> dict | None:
-    for h in result.get("head_to_head") or []:
-        if h["numerator"] == numerator and h["denominator"] == denominator and h["threads"] == threads:
-            return h
-    return None
+def round_ratios(result: dict, numerator: str, denominator: str, threads: int) -> list[float] | None:
+    """numerator p50 / denominator p50 of every interleaved round that timed both at `threads`."""
+    sr = result.get("sentence_rounds")
+    if not sr or sr.get("threads") != threads or numerator not in sr["artifacts"] or denominator not in sr["artifacts"]:
+        return None
+    return [r["p50_ms"][numerator] / r["p50_ms"][denominator] for r in sr["rounds"]]
 
 
 def _sentence_ratio(result: dict, g: dict) -> tuple[float | None, float, str]:
-    """(measured, threshold, note) of one sentence_ratio_goals entry: the head-to-head median when
-    the run measured one, else the one-shot rows."""
+    """(measured, threshold, note) of one sentence_ratio_goals entry: the median round ratio when the
+    run timed interleaved rounds (suite: Settings.sentence_rounds), else the one-shot rows."""
     num, den, t, th = g["numerator"], g["denominator"], g["threads"], g["threshold"]
     if num is None:
         return None, th, "no peer measured on real sentences in this run (see peers)"
@@ -251,12 +248,16 @@ def _sentence_ratio(result: dict, g: dict) -> tuple[float | None, float, str]:
         return None, th, f"real sentences at {t} thread(s) not measured"
     sa, sb = sentences_at(_art(result, num), t), sentences_at(_art(result, den), t)
     lead = "fastest peer " if g["goal"].endswith("vs fastest peer, real sentences") else ""
-    h = head_to_head_for(result, num, den, t)
-    if h is None:
+    ratios = round_ratios(result, num, den, t)
+    if not ratios:
         return g["one_shot"], th, f"{lead}{num} {sa['ms']['p50']:.2f} ms vs {den} {sb['ms']['p50']:.2f} ms; {_vs_target(g['one_shot'], th)}{g['note_extra']}"
-    r = h["ratio_median"]
-    note = (f"head to head, median of {len(h['rounds'])} interleaved rounds: {r:.2f}× (rounds {h['ratio_min']:.2f}–{h['ratio_max']:.2f}; "
-            f"{lead}{num} {h['numerator_ms_median']:.2f} ms vs {den} {h['denominator_ms_median']:.2f} ms); one-shot rows {g['one_shot']:.2f}×; "
+    import statistics
+
+    rounds = result["sentence_rounds"]["rounds"]
+    r = float(statistics.median(ratios))
+    med = lambda n: statistics.median(x["p50_ms"][n] for x in rounds)  # noqa: E731
+    note = (f"median of {len(ratios)} interleaved rounds: {r:.2f}× (rounds {min(ratios):.2f}–{max(ratios):.2f}; "
+            f"{lead}{num} {med(num):.2f} ms vs {den} {med(den):.2f} ms); one-shot rows {g['one_shot']:.2f}×; "
             f"{_vs_target(r, th)}{g['note_extra']}")
     return r, th, note
 

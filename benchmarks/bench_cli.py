@@ -24,8 +24,6 @@ def parse_int_list(text: str, flag: str) -> list[int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .analysis import CLOSE_CALL
-
     p.add_argument("folder", metavar="OUTPUT_DIR", help="artifacts folder (with manifest.json) to benchmark")
     p.add_argument("--seq-lens", help="synthetic sequence lengths (default 8,16,32,64,128,256; --quick 32,128)")
     p.add_argument("--threads", help="thread counts (default 1,2; --quick 1)")
@@ -34,8 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=options.non_negative_int, help="untimed warm-up calls per configuration (default 5; --quick 2)")
     p.add_argument("--budget-s", type=options.positive_float, help="time budget in seconds for the whole run, shared by all configurations (default 240; --quick 45)")
     p.add_argument("--sentences", type=options.non_negative_int, help="real sentences timed one by one per artifact (default 200; --quick 40; 0 = skip)")
-    p.add_argument("--h2h-rounds", type=options.non_negative_int, metavar="N",
-                   help=f"rounds of interleaved fresh-process sentence timing for a sentence-speed goal whose one-shot ratio is within {CLOSE_CALL * 100:.0f}%% of its threshold (default 6; --quick 0; 0 = off)")
+    p.add_argument("--sentence-rounds", type=options.non_negative_int, metavar="N",
+                   help="rounds in which the artifacts the sentence-speed goals compare are timed again, each in a fresh process, "
+                        "the order rotating; those goals read the median round (default 5; --quick 0; 0 = off)")
     p.add_argument("--quick", action="store_true", help="fewer lengths, 1 thread, batch 1, fewer runs (a few seconds per artifact, each in its own processes; make demo runs it)")
     p.add_argument("--extra", action="append", metavar="NAME=PATH.onnx", help="also benchmark this ONNX file (repeatable), e.g. optimum-int8=peer/model_quantized.onnx")
     p.add_argument("--optimum", default=None, metavar="auto|cached|off|DIR",
@@ -84,8 +83,8 @@ def settings_from_args(args):
         if args.sentences < 0:
             raise AlbertEdgeError("--sentences must be >= 0")
         s.sentences = args.sentences
-    if args.h2h_rounds is not None:
-        s.h2h_rounds = args.h2h_rounds
+    if args.sentence_rounds is not None:
+        s.sentence_rounds = args.sentence_rounds
     s.memory = not args.no_memory
     s.pytorch = not args.no_pytorch
     return s

@@ -148,50 +148,36 @@ def timing_subprocess(spec: dict, threads: int, configs: list[tuple[int, int]], 
     return run_worker(spec, job)
 
 
-def head_to_head(spec_num: dict, spec_den: dict, threads: int, sentences: tuple[list[str], list[list[int]]], cfg: dict,
-                 rounds: int, on_round=None) -> dict:
-    """Two artifacts' real-sentence p50 in `rounds` rounds of fresh timing processes, the order
-    alternating (A B, B A, ...), and the ratio numerator p50 / denominator p50 of every round.
+def sentence_rounds(specs: list[dict], threads: int, sentences: tuple[list[str], list[list[int]]], cfg: dict,
+                    rounds: int, on_round=None) -> dict:
+    """Every spec's real-sentence p50 in `rounds` rounds, each artifact in its own fresh timing process,
+    the order rotating by one place every round (so each goes first, last and in between alike).
 
-    Why: the same file timed in two fresh processes differs by up to ~10 % here (placement, page
-    layout, the other core's load), so a single pair of rows can flip a goal that is that close.
-    Each round pairs two processes run back to back; the median over rounds is the number a goal
-    uses, and the range says how much it moved. on_round(i, row) is called after each round.
+    Why: the same file timed in two fresh processes of one run differed by up to 1.7x on the 2-core
+    VM (int8 ONNX: 8.5 to 15.5 ms p50, 2026-12-03, no other process busy), so one process per
+    artifact cannot decide a goal that compares two of them. Goals read the median over rounds of
+    the per-round ratio (analysis.goals); the spread of those ratios is reported with it.
+    on_round(i, row) is called after each round.
     """
-    import statistics
-
     if rounds < 1:
-        raise ValueError("head_to_head needs at least one round")
+        raise ValueError("sentence_rounds needs at least one round")
+    names = [s["name"] for s in specs]
     rows = []
     for i in range(rounds):
-        pair = [("numerator", spec_num), ("denominator", spec_den)]
-        if i % 2:
-            pair.reverse()
+        k = i % len(specs)
+        order = specs[k:] + specs[:k]
         p50 = {}
-        for role, spec in pair:
+        for spec in order:
             res = timing_subprocess(spec, threads, [], sentences, cfg, None)
-            s = res.get("sentences") or {}
-            if s.get("error") or not s.get("samples_ms"):
-                raise RuntimeError(f"{spec['name']}: {s.get('error') or 'no sentence timings came back'}")
-            p50[role] = st.summarize(s["samples_ms"])["p50"]
-        row = {"round": i + 1, "first": pair[0][1]["name"], "numerator_ms": p50["numerator"], "denominator_ms": p50["denominator"],
-               "ratio": p50["numerator"] / p50["denominator"]}
+            sres = res.get("sentences") or {}
+            if sres.get("error") or not sres.get("samples_ms"):
+                raise RuntimeError(f"{spec['name']}: {sres.get('error') or 'no sentence timings came back'}")
+            p50[spec["name"]] = st.summarize(sres["samples_ms"])["p50"]
+        row = {"round": i + 1, "order": [s["name"] for s in order], "p50_ms": {n: p50[n] for n in names}}
         rows.append(row)
         if on_round is not None:
             on_round(i, row)
-    ratios = [r["ratio"] for r in rows]
-    return {
-        "numerator": spec_num["name"],
-        "denominator": spec_den["name"],
-        "threads": int(threads),
-        "count": len(sentences[1]),
-        "rounds": rows,
-        "ratio_median": float(statistics.median(ratios)),
-        "ratio_min": float(min(ratios)),
-        "ratio_max": float(max(ratios)),
-        "numerator_ms_median": float(statistics.median(r["numerator_ms"] for r in rows)),
-        "denominator_ms_median": float(statistics.median(r["denominator_ms"] for r in rows)),
-    }
+    return {"threads": int(threads), "count": len(sentences[1]), "artifacts": names, "rounds": rows}
 
 
 def memory_inproc(spec: dict, threads: int, variant: str, seq_len: int, weight_cache=None) -> dict:

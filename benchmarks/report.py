@@ -93,7 +93,7 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
         meas = "—" if g["measured"] is None else (f"{g['measured'] * 100:.1f}%" if "efficiency" in g["name"] else f"{g['measured']:.2f}×")
         rows.append([g["name"], g["target"], meas, verdict, g.get("note", "")])
     md += [_tbl(["goal", "target", "measured", "verdict", "note"], rows), ""]
-    md += head_to_head_md(result)
+    md += sentence_rounds_md(result)
 
     md += goal_table_md(result)
 
@@ -207,22 +207,22 @@ def _ratio_cell(r: dict | None) -> str:
     return f"**{txt}**" if v < 1 else txt
 
 
-def head_to_head_md(result: dict) -> list[str]:
-    """The close sentence-speed goals measured again in interleaved rounds (what those goals read)."""
-    hs = result.get("head_to_head") or []
-    if not hs:
+def sentence_rounds_md(result: dict) -> list[str]:
+    """The interleaved rounds the sentence-speed goals read."""
+    sr = result.get("sentence_rounds")
+    if not sr:
         return []
-    md = ["### Close calls, measured head to head", "",
-          f"A sentence-speed goal whose one-shot ratio fell within {analysis.CLOSE_CALL:.0%} of its threshold was timed again: "
-          "the two artifacts in fresh processes back to back, the order alternating, every round the same sentences. "
-          "The goal reads the median round ratio (numerator p50 / denominator p50, > 1: the denominator is faster).", ""]
-    for h in hs:
-        rows = [[str(r["round"]), r["first"], _ms(r["numerator_ms"]), _ms(r["denominator_ms"]), f"{r['ratio']:.3f}"] for r in h["rounds"]]
-        rows.append(["median", "", _ms(h["numerator_ms_median"]), _ms(h["denominator_ms_median"]), f"**{h['ratio_median']:.3f}**"])
-        md += [f"{h['goal']}: {h['numerator']} / {h['denominator']}, {h['threads']} thread(s), {h['count']} sentences; "
-               f"one-shot rows {h['one_shot']:.3f}, rounds {h['ratio_min']:.3f}–{h['ratio_max']:.3f}.", "",
-               _tbl(["round", "first", f"{h['numerator']} p50 ms", f"{h['denominator']} p50 ms", "ratio"], rows), ""]
-    return md
+    names = sr["artifacts"]
+    rows = [[str(r["round"]), " → ".join(r["order"])] + [_ms(r["p50_ms"][n]) for n in names] for r in sr["rounds"]]
+    import statistics
+
+    rows.append(["median", ""] + [_ms(statistics.median(r["p50_ms"][n] for r in sr["rounds"])) for n in names])
+    return ["### Sentence goals: interleaved rounds", "",
+            f"The artifacts the sentence-speed goals compare, timed again on the same {sr['count']} sentences at {sr['threads']} thread(s): "
+            f"{len(sr['rounds'])} rounds, each artifact in its own fresh process, the order rotating. Those goals read the median over rounds "
+            "of the per-round ratio (their notes give the range); one process per artifact is not enough on a shared machine, where the "
+            "same file can time 1.7× apart in two processes. p50 ms per round:", "",
+            _tbl(["round", "order"] + names, rows), ""]
 
 
 def goal_table_md(result: dict) -> list[str]:

@@ -92,13 +92,11 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
      "ours": float | null, "best_peer": str | null, "peer_value": float | null,
      "ratio": float | null}                          # peer_value / ours: > 1 = ours faster / smaller
   ],
-  "head_to_head": [                                  # (opt) close sentence-speed goals measured again, interleaved
-    {"goal": str, "numerator": str, "denominator": str, "threads": int, "count": int,
-     "one_shot": float,                              # the ratio of the two artifacts' own sentence rows
-     "rounds": [{"round": int, "first": str, "numerator_ms": float, "denominator_ms": float, "ratio": float}],
-     "ratio_median": float, "ratio_min": float, "ratio_max": float,   # the goal reads ratio_median
-     "numerator_ms_median": float, "denominator_ms_median": float}
-  ],
+  "sentence_rounds": {                               # (opt) the artifacts the sentence goals compare, timed again
+    "threads": int, "count": int, "artifacts": [str],
+    "rounds": [{"round": int, "order": [str],        # each artifact in its own fresh process, in this order
+                "p50_ms": {artifact: float}}]        # the goals read the median over rounds of the per-round ratio
+  },
   "goals": [
     {"name": str, "target": str, "measured": float | null, "threshold": float,
      "met": bool | null,                             # null = could not be measured (see note)
@@ -280,28 +278,22 @@ def problems(result) -> list[str]:
             for k in ("name", "metric", "numerator", "denominator"):
                 c.field(cmp, k, cp, lambda v: isinstance(v, str), "a string")
             c.field(cmp, "value", cp, lambda v: _num(v) and v >= 0, "a non-negative number")
-    for j, h in enumerate(result.get("head_to_head") or []):
-        hp = f"head_to_head[{j}]"
-        if c.obj(h, hp):
-            for k in ("goal", "numerator", "denominator"):
-                c.field(h, k, hp, lambda v: isinstance(v, str), "a string")
-            for k in ("threads", "count"):
-                c.field(h, k, hp, lambda v: _int(v) and v > 0, "a positive integer")
-            for k in ("one_shot", "ratio_median", "ratio_min", "ratio_max", "numerator_ms_median", "denominator_ms_median"):
-                c.field(h, k, hp, lambda v: _num(v) and v > 0, "a positive number")
-            rounds = h.get("rounds")
-            if not (isinstance(rounds, list) and rounds):
-                c.fail(f"{hp}.rounds", "must be a non-empty list")
-            else:
-                for i, r in enumerate(rounds):
-                    rp = f"{hp}.rounds[{i}]"
-                    if c.obj(r, rp):
-                        c.field(r, "first", rp, lambda v: v in (h.get("numerator"), h.get("denominator")), "the numerator or the denominator")
-                        for k in ("numerator_ms", "denominator_ms", "ratio"):
-                            c.field(r, k, rp, lambda v: _num(v) and v > 0, "a positive number")
-                ratios = [r.get("ratio") for r in rounds if isinstance(r, dict)]
-                if all(_num(x) for x in ratios) and _num(h.get("ratio_min")) and _num(h.get("ratio_max")) and not (h["ratio_min"] <= h.get("ratio_median", 0) <= h["ratio_max"]):
-                    c.fail(f"{hp}.ratio_median", "must lie between ratio_min and ratio_max")
+    sr = result.get("sentence_rounds")
+    if sr is not None and c.obj(sr, "sentence_rounds"):
+        for k in ("threads", "count"):
+            c.field(sr, k, "sentence_rounds", lambda v: _int(v) and v > 0, "a positive integer")
+        names = sr.get("artifacts")
+        if not (isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) for n in names) and len(set(names)) == len(names)):
+            c.fail("sentence_rounds.artifacts", "must list two or more distinct artifact names")
+        elif not (isinstance(sr.get("rounds"), list) and sr["rounds"]):
+            c.fail("sentence_rounds.rounds", "must be a non-empty list")
+        else:
+            for i, r in enumerate(sr["rounds"]):
+                rp = f"sentence_rounds.rounds[{i}]"
+                if c.obj(r, rp):
+                    c.field(r, "order", rp, lambda v: isinstance(v, list) and sorted(v) == sorted(names), "a permutation of the artifacts")
+                    c.field(r, "p50_ms", rp, lambda v: isinstance(v, dict) and set(v) == set(names) and all(_num(x) and x > 0 for x in v.values()),
+                            "a positive p50 for every artifact")
     for j, g in enumerate(result.get("goals") or []):
         gp = f"goals[{j}]"
         if c.obj(g, gp):

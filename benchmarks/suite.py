@@ -33,13 +33,13 @@ class Settings:
     memory: bool = True
     pytorch: bool = True
     quick: bool = False
-    # rounds of interleaved fresh-process sentence timing for a goal within analysis.CLOSE_CALL of its
-    # threshold (measure.head_to_head); even, so each artifact goes first equally often; 0 = off
-    h2h_rounds: int = 6
+    # rounds of fresh-process sentence timing of the artifacts the sentence-speed goals compare
+    # (measure.sentence_rounds; odd: the median is one round); 0 = off
+    sentence_rounds: int = 5
 
     @classmethod
     def quick_defaults(cls) -> "Settings":
-        return cls(seq_lens=[32, 128], threads=[1], batches=[1], min_runs=5, max_runs=30, warmup=2, budget_s=45.0, sentences=40, peak_sizes=(512, 1024), peak_repeats=5, peak_budget_s=1.5, quick=True, h2h_rounds=0,
+        return cls(seq_lens=[32, 128], threads=[1], batches=[1], min_runs=5, max_runs=30, warmup=2, budget_s=45.0, sentences=40, peak_sizes=(512, 1024), peak_repeats=5, peak_budget_s=1.5, quick=True, sentence_rounds=0,
                    peak_engines=(("onnxruntime", "fp32"), ("onnxruntime", "int8")))
 
 
@@ -351,7 +351,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
         if pbar is not None:
             pbar.close()
 
-    head_to_head = _head_to_head(specs, artifacts, settings, (sent_texts, sent_ids), cfg, notes, quiet)
+    rounds = _sentence_rounds(specs, artifacts, settings, (sent_texts, sent_ids), cfg, notes, quiet)
 
     disturbed = [f"{a['name']} ({i['threads']}t: {i['other_cores']:.2f})" for a in artifacts for i in a.get("interference") or [] if i["other_cores"] > DISTURBED_CORES]
     if disturbed:
@@ -391,8 +391,8 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
         "peers": peer_records,
         "notes": notes,
     }
-    if head_to_head:
-        result["head_to_head"] = head_to_head
+    if rounds:
+        result["sentence_rounds"] = rounds
     result["host"]["load_avg_end"] = machine.load_avg()
     for t in settings.threads:
         for d in ("fp32", "int8"):
@@ -408,27 +408,26 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     return result, paths
 
 
-def _head_to_head(specs, artifacts, settings, sentences, cfg, notes, quiet) -> list[dict]:
-    """Re-measure every sentence-speed goal whose one-shot ratio is a close call (analysis.close_calls)
-    in settings.h2h_rounds interleaved rounds; the goal then reads the median round (analysis.goals)."""
+def _sentence_rounds(specs, artifacts, settings, sentences, cfg, notes, quiet) -> dict | None:
+    """The artifacts the sentence-speed goals compare (analysis.round_artifacts), timed again in
+    settings.sentence_rounds interleaved rounds at the largest thread count; those goals then read the
+    median round (analysis.goals). None when off, without sentences, or when a round failed (noted)."""
     from . import analysis
 
-    if not settings.h2h_rounds or not sentences[1]:
-        return []
+    if not settings.sentence_rounds or not sentences[1]:
+        return None
+    names = analysis.round_artifacts({"artifacts": artifacts, "settings": {"threads": settings.threads}})
     by_spec = {s["name"]: s for s in specs}
-    out = []
-    for c in analysis.close_calls({"artifacts": artifacts, "settings": {"threads": settings.threads}}):
-        num, den, t = c["numerator"], c["denominator"], c["threads"]
-        what = (f"head to head: {num} vs {den} on {len(sentences[1])} real sentences, {settings.h2h_rounds} interleaved rounds at {t} thread(s) "
-                f"(one-shot {c['one_shot']:.2f}x, within {analysis.CLOSE_CALL:.0%} of the {c['threshold']}x goal)")
-        with step(what, quiet):
-            try:
-                h = ms.head_to_head(by_spec[num], by_spec[den], t, sentences, cfg, settings.h2h_rounds)
-            except Exception as e:
-                notes.append(f"{what} failed: {_short_error(e)}; the goal uses the one-shot rows")
-                continue
-        out.append({"goal": c["goal"], "one_shot": c["one_shot"], **h})
-    return out
+    if len(names) < 2:
+        return None
+    t = max(settings.threads)
+    what = f"timing {', '.join(names)} again on {len(sentences[1])} real sentences: {settings.sentence_rounds} rounds at {t} thread(s), a fresh process each, the order rotating"
+    with step(what, quiet):
+        try:
+            return ms.sentence_rounds([by_spec[n] for n in names], t, sentences, cfg, settings.sentence_rounds)
+        except Exception as e:
+            notes.append(f"{what} failed: {_short_error(e)}; the sentence goals use the one-shot rows")
+            return None
 
 
 # A timing job during which other processes took more than this many cores on average is named in the notes.

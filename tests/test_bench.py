@@ -302,13 +302,13 @@ def test_run_bench_api(tiny_folder, tmp_path, monkeypatch):
         run_bench(tiny_folder, out_dir=tmp_path, no_such_option=1)
 
 
-def test_a_close_sentence_goal_is_measured_again_head_to_head(tiny_folder, tmp_path, monkeypatch):
-    """A sentence-speed goal near its threshold is re-timed in interleaved rounds of fresh processes,
-    and the goal reads their median; the peer here is a byte copy of our int8 file (a close call by
-    construction, the margin widened so the test never depends on how close the two timings land)."""
+def test_sentence_goals_are_decided_by_interleaved_rounds(tiny_folder, tmp_path, monkeypatch):
+    """The artifacts a sentence-speed goal compares are timed again in rounds of fresh processes, the
+    order rotating, and the goal reads the median round ratio (here: our int8 file vs a byte copy of it
+    given as a peer)."""
     import shutil
+    import statistics
 
-    from albert_edge.benchmarks import analysis
     from albert_edge.benchmarks.bench_cli import run_bench
     from albert_edge.quantize.onnx_quant import quantize_onnx
 
@@ -317,31 +317,29 @@ def test_a_close_sentence_goal_is_measured_again_head_to_head(tiny_folder, tmp_p
     quantize_onnx(folder, text=False, ort=False, quiet=True)
     shutil.copyfile(folder / "model.int8.onnx", tmp_path / "peer.onnx")
     monkeypatch.setenv("ALBERT_EDGE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(analysis, "CLOSE_CALL", 100.0)
-    result, paths = run_bench(folder, quick=True, out_dir=tmp_path / "out", seq_lens=[8], runs=2, warmup=0, sentences=3, memory=False,
-                              pytorch=False, quiet=True, h2h_rounds=3, extras=[f"copy-int8={tmp_path / 'peer.onnx'}"])
+    opts = dict(quick=True, seq_lens=[8], runs=2, warmup=0, sentences=3, memory=False, pytorch=False, quiet=True, extras=[f"copy-int8={tmp_path / 'peer.onnx'}"])
+    result, paths = run_bench(folder, out_dir=tmp_path / "out", sentence_rounds=3, **opts)
     schema.validate(result)
-    [h] = [h for h in result["head_to_head"] if h["denominator"] == "onnx-int8"]
-    assert h["numerator"] == "copy-int8" and h["threads"] == 1 and h["count"] == 3
-    assert [r["first"] for r in h["rounds"]] == ["copy-int8", "onnx-int8", "copy-int8"]  # the order alternates
-    for r in h["rounds"]:
-        assert r["ratio"] == pytest.approx(r["numerator_ms"] / r["denominator_ms"])
-    assert h["ratio_median"] == pytest.approx(sorted(r["ratio"] for r in h["rounds"])[1])
-    assert h["ratio_min"] <= h["ratio_median"] <= h["ratio_max"]
+    sr = result["sentence_rounds"]
+    assert sr["artifacts"] == ["copy-int8", "onnx-int8"] and sr["threads"] == 1 and sr["count"] == 3
+    assert [r["order"] for r in sr["rounds"]] == [["copy-int8", "onnx-int8"], ["onnx-int8", "copy-int8"], ["copy-int8", "onnx-int8"]]
+    ratios = [r["p50_ms"]["copy-int8"] / r["p50_ms"]["onnx-int8"] for r in sr["rounds"]]
     g = {g["name"]: g for g in result["goals"]}["onnx-int8 vs fastest peer, real sentences"]
-    assert g["measured"] == h["ratio_median"] and "head to head, median of 3 interleaved rounds" in g["note"]
+    assert g["measured"] == pytest.approx(statistics.median(ratios)) and "median of 3 interleaved rounds" in g["note"]
     one = {a["name"]: a for a in result["artifacts"]}
-    assert h["one_shot"] == pytest.approx(one["copy-int8"]["sentences"][0]["ms"]["p50"] / one["onnx-int8"]["sentences"][0]["ms"]["p50"])
-    assert "Close calls, measured head to head" in paths["report"].read_text()
-    # a broken record is refused, and --h2h-rounds 0 (quick's default) measures none
+    assert f"one-shot rows {one['copy-int8']['sentences'][0]['ms']['p50'] / one['onnx-int8']['sentences'][0]['ms']['p50']:.2f}×" in g["note"]
+    assert "Sentence goals: interleaved rounds" in paths["report"].read_text()
+    # a broken record is refused
     bad = copy.deepcopy(result)
-    bad["head_to_head"][0]["ratio_median"] = bad["head_to_head"][0]["ratio_max"] * 2
-    assert any("ratio_median" in p for p in schema.problems(bad))
-    bad["head_to_head"][0]["rounds"][0]["first"] = "someone-else"
-    assert any("first" in p for p in schema.problems(bad))
-    result0, _ = run_bench(folder, quick=True, out_dir=tmp_path / "out0", seq_lens=[8], runs=2, warmup=0, sentences=3, memory=False,
-                           pytorch=False, quiet=True, extras=[f"copy-int8={tmp_path / 'peer.onnx'}"])
-    assert "head_to_head" not in result0 and "head to head" not in {g["name"]: g for g in result0["goals"]}["onnx-int8 vs fastest peer, real sentences"]["note"]
+    bad["sentence_rounds"]["rounds"][0]["order"] = ["copy-int8", "someone-else"]
+    assert any("order" in p for p in schema.problems(bad))
+    bad = copy.deepcopy(result)
+    del bad["sentence_rounds"]["rounds"][1]["p50_ms"]["onnx-int8"]
+    assert any("p50_ms" in p for p in schema.problems(bad))
+    # --quick's default (0 rounds): the goal reads the one-shot rows and says so
+    result0, _ = run_bench(folder, out_dir=tmp_path / "out0", **opts)
+    assert "sentence_rounds" not in result0
+    assert "interleaved" not in {g["name"]: g for g in result0["goals"]}["onnx-int8 vs fastest peer, real sentences"]["note"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,7 +354,7 @@ def test_a_close_sentence_goal_is_measured_again_head_to_head(tiny_folder, tmp_p
         (["--threads", "0"], "--threads"),
         (["--runs", "0"], "--runs"),
         (["--budget-s", "-1"], "--budget-s"),
-        (["--h2h-rounds", "-1"], "--h2h-rounds"),
+        (["--sentence-rounds", "-1"], "--sentence-rounds"),
         (["--extra", "noequals"], "NAME=PATH"),
         (["--extra", "x=/nonexistent/model.onnx"], "does not exist"),
         (["--serial", "abc"], "--android"),

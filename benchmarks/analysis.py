@@ -221,9 +221,11 @@ def sentence_ratio_goals(result: dict) -> list[dict]:
 
 
 def round_artifacts(result: dict) -> list[str]:
-    """The artifacts the sentence-speed goals compare (measured again in interleaved rounds)."""
+    """The artifacts the sentence-speed goals with both rows measured compare (timed again in interleaved rounds)."""
     names = []
     for g in sentence_ratio_goals(result):
+        if g["one_shot"] is None:
+            continue
         for n in (g["numerator"], g["denominator"]):
             if n and n not in names:
                 names.append(n)

@@ -390,6 +390,8 @@ def test_sentence_goals_read_the_median_round_not_the_one_shot_rows():
     r = _result([onnx8, et8, peer])
     # what the rounds time: the fastest peer and every int8 artifact of ours, once each
     assert analysis.round_artifacts(r) == ["openvino-int8", "onnx-int8", "executorch-int8"]
+    # an artifact whose own sentence row is missing is not timed again (its goal says "not measured")
+    assert analysis.round_artifacts(_result([onnx8, {**et8, "sentences": []}])) == []
     goal = lambda res, name="executorch-int8 vs onnx-int8, real sentences": {g["name"]: g for g in analysis.goals(res)}[name]  # noqa: E731
     assert goal(r)["met"] is True and goal(r)["measured"] == pytest.approx(15.25 / 10.49)  # one-shot rows
     p50 = [(16.9, 9.6, 9.5), (17.2, 15.5, 9.9), (16.5, 9.4, 9.6), (16.8, 9.8, 9.5), (17.0, 9.5, 10.6)]

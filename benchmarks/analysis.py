@@ -6,6 +6,8 @@ Every comparison is value = metric(numerator) / metric(denominator) for lower-is
 
 from __future__ import annotations
 
+import statistics
+
 from .. import formats
 
 GOAL_SEQ_LEN = 128
@@ -195,16 +197,17 @@ def goals(result: dict) -> list[dict]:
 
 def sentence_ratio_goals(result: dict) -> list[dict]:
     """The goals that compare two artifacts' real-sentence p50 at the largest thread count, as
-    {goal, target, numerator, denominator, threshold, threads, one_shot} (ratio = numerator ms /
-    denominator ms, > 1: the denominator is faster; one_shot None when a row is missing)."""
+    {goal, target, numerator, denominator, threshold, threads, one_shot, one_shot_ms, lead, note_extra}
+    (ratio = numerator ms / denominator ms, > 1: the denominator is faster; one_shot and one_shot_ms,
+    the two rows' p50s, are None when a row is missing)."""
     t = max(result["settings"]["threads"])
     out = []
 
-    def add(name, target, num, den, threshold, note_extra=""):
+    def add(name, target, num, den, threshold, lead="", note_extra=""):
         sa, sb = sentences_at(_art(result, num), t) if num else None, sentences_at(_art(result, den), t)
-        one = sa["ms"]["p50"] / sb["ms"]["p50"] if sa and sb else None
+        ms = (sa["ms"]["p50"], sb["ms"]["p50"]) if sa and sb else None
         out.append({"goal": name, "target": target, "numerator": num, "denominator": den, "threshold": threshold, "threads": t,
-                    "one_shot": one, "note_extra": note_extra})
+                    "one_shot": ms[0] / ms[1] if ms else None, "one_shot_ms": ms, "lead": lead, "note_extra": note_extra})
 
     th = GOALS["int8_vs_fastest_peer_sentences"]
     fastest = fastest_peer(result, "sentences", t)
@@ -213,7 +216,7 @@ def sentence_ratio_goals(result: dict) -> list[dict]:
             continue
         extra = " (includes tokenizing in the graph; peers get ids)" if formats_input(a) == "text" else ""
         add(f"{a['name']} vs fastest peer, real sentences", f"≥ {th}× the fastest peer's speed, batch 1, {t} thread(s)",
-            fastest[0] if fastest else None, a["name"], th, extra)
+            fastest[0] if fastest else None, a["name"], th, "fastest peer ", extra)
     if _art(result, "executorch-int8") is not None and _art(result, "onnx-int8") is not None:
         th = GOALS["executorch_int8_vs_onnx_int8_sentences"]
         add("executorch-int8 vs onnx-int8, real sentences", f"≥ {th}× our int8 ONNX's speed, batch 1, {t} thread(s)", "onnx-int8", "executorch-int8", th)
@@ -240,6 +243,11 @@ def round_ratios(result: dict, numerator: str, denominator: str, threads: int) -
     return [r["p50_ms"][numerator] / r["p50_ms"][denominator] for r in sr["rounds"]]
 
 
+def round_median_ms(sentence_rounds: dict, name: str) -> float:
+    """One artifact's median p50 over the interleaved rounds."""
+    return float(statistics.median(r["p50_ms"][name] for r in sentence_rounds["rounds"]))
+
+
 def _sentence_ratio(result: dict, g: dict) -> tuple[float | None, float, str]:
     """(measured, threshold, note) of one sentence_ratio_goals entry: the median round ratio when the
     run timed interleaved rounds (suite: Settings.sentence_rounds), else the one-shot rows."""
@@ -248,19 +256,16 @@ def _sentence_ratio(result: dict, g: dict) -> tuple[float | None, float, str]:
         return None, th, "no peer measured on real sentences in this run (see peers)"
     if g["one_shot"] is None:
         return None, th, f"real sentences at {t} thread(s) not measured"
-    sa, sb = sentences_at(_art(result, num), t), sentences_at(_art(result, den), t)
-    lead = "fastest peer " if g["goal"].endswith("vs fastest peer, real sentences") else ""
+    lead, extra = g["lead"], g["note_extra"]
     ratios = round_ratios(result, num, den, t)
     if not ratios:
-        return g["one_shot"], th, f"{lead}{num} {sa['ms']['p50']:.2f} ms vs {den} {sb['ms']['p50']:.2f} ms; {_vs_target(g['one_shot'], th)}{g['note_extra']}"
-    import statistics
-
-    rounds = result["sentence_rounds"]["rounds"]
+        ma, mb = g["one_shot_ms"]
+        return g["one_shot"], th, f"{lead}{num} {ma:.2f} ms vs {den} {mb:.2f} ms; {_vs_target(g['one_shot'], th)}{extra}"
+    sr = result["sentence_rounds"]
     r = float(statistics.median(ratios))
-    med = lambda n: statistics.median(x["p50_ms"][n] for x in rounds)  # noqa: E731
     note = (f"median of {len(ratios)} interleaved rounds: {r:.2f}× (rounds {min(ratios):.2f}–{max(ratios):.2f}; "
-            f"{lead}{num} {med(num):.2f} ms vs {den} {med(den):.2f} ms); one-shot rows {g['one_shot']:.2f}×; "
-            f"{_vs_target(r, th)}{g['note_extra']}")
+            f"{lead}{num} {round_median_ms(sr, num):.2f} ms vs {den} {round_median_ms(sr, den):.2f} ms); one-shot rows {g['one_shot']:.2f}×; "
+            f"{_vs_target(r, th)}{extra}")
     return r, th, note
 
 

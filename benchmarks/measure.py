@@ -148,16 +148,15 @@ def timing_subprocess(spec: dict, threads: int, configs: list[tuple[int, int]], 
     return run_worker(spec, job)
 
 
-def sentence_rounds(specs: list[dict], threads: int, sentences: tuple[list[str], list[list[int]]], cfg: dict,
-                    rounds: int, on_round=None) -> dict:
+def sentence_rounds(specs: list[dict], threads: int, sentences: tuple[list[str], list[list[int]]], cfg: dict, rounds: int) -> dict:
     """Every spec's real-sentence p50 in `rounds` rounds, each artifact in its own fresh timing process,
     the order rotating by one place every round (so each goes first, last and in between alike).
 
-    Why: the same file timed in two fresh processes of one run differed by up to 1.7x on the 2-core
-    VM (int8 ONNX: 8.5 to 15.5 ms p50, 2026-12-03, no other process busy), so one process per
-    artifact cannot decide a goal that compares two of them. Goals read the median over rounds of
-    the per-round ratio (analysis.goals); the spread of those ratios is reported with it.
-    on_round(i, row) is called after each round.
+    Why: the same file timed in fresh processes of one run differed by up to 1.6x on the 2-core VM
+    (int8 ONNX: 9.5 to 15.5 ms p50, benchmarks/results/2026-12-03-...-executorch-vnni-rounds, no
+    other process busy), so one process per artifact cannot decide a goal that compares two of them.
+    Goals read the median over rounds of the per-round ratio (analysis.goals); the spread of those
+    ratios is reported with it.
     """
     if rounds < 1:
         raise ValueError("sentence_rounds needs at least one round")
@@ -173,10 +172,7 @@ def sentence_rounds(specs: list[dict], threads: int, sentences: tuple[list[str],
             if sres.get("error") or not sres.get("samples_ms"):
                 raise RuntimeError(f"{spec['name']}: {sres.get('error') or 'no sentence timings came back'}")
             p50[spec["name"]] = st.summarize(sres["samples_ms"])["p50"]
-        row = {"round": i + 1, "order": [s["name"] for s in order], "p50_ms": {n: p50[n] for n in names}}
-        rows.append(row)
-        if on_round is not None:
-            on_round(i, row)
+        rows.append({"round": i + 1, "order": [s["name"] for s in order], "p50_ms": {n: p50[n] for n in names}})
     return {"threads": int(threads), "count": len(sentences[1]), "artifacts": names, "rounds": rows}
 
 

@@ -214,14 +214,12 @@ def sentence_rounds_md(result: dict) -> list[str]:
         return []
     names = sr["artifacts"]
     rows = [[str(r["round"]), " → ".join(r["order"])] + [_ms(r["p50_ms"][n]) for n in names] for r in sr["rounds"]]
-    import statistics
-
-    rows.append(["median", ""] + [_ms(statistics.median(r["p50_ms"][n] for r in sr["rounds"])) for n in names])
+    rows.append(["median", ""] + [_ms(analysis.round_median_ms(sr, n)) for n in names])
     return ["### Sentence goals: interleaved rounds", "",
             f"The artifacts the sentence-speed goals compare, timed again on the same {sr['count']} sentences at {sr['threads']} thread(s): "
             f"{len(sr['rounds'])} rounds, each artifact in its own fresh process, the order rotating. Those goals read the median over rounds "
             "of the per-round ratio (their notes give the range); one process per artifact is not enough on a shared machine, where the "
-            "same file can time 1.7× apart in two processes. p50 ms per round:", "",
+            "same file can time 1.6× apart in two processes. p50 ms per round:", "",
             _tbl(["round", "order"] + names, rows), ""]
 
 

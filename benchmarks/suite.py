@@ -417,9 +417,9 @@ def _sentence_rounds(specs, artifacts, settings, sentences, cfg, notes, quiet) -
     if not settings.sentence_rounds or not sentences[1]:
         return None
     names = analysis.round_artifacts({"artifacts": artifacts, "settings": {"threads": settings.threads}})
-    by_spec = {s["name"]: s for s in specs}
     if len(names) < 2:
         return None
+    by_spec = {s["name"]: s for s in specs}
     t = max(settings.threads)
     what = f"timing {', '.join(names)} again on {len(sentences[1])} real sentences: {settings.sentence_rounds} rounds at {t} thread(s), a fresh process each, the order rotating"
     with step(what, quiet):

@@ -123,7 +123,9 @@ def prepare_module(model):
     from .executorch_rewrites import AdditiveMaskLogits, apply_rewrites
 
     rewrites = apply_rewrites(model)
-    return AdditiveMaskLogits(model).eval(), rewrites
+    wrapped = AdditiveMaskLogits(model).eval()
+    rewrites["cls_only_last_application"] = wrapped.layers is not None
+    return wrapped, rewrites
 
 
 def lower_to_pte(ep, quantized: bool = False, rewrites: bool = True) -> tuple[bytes, dict]:

@@ -52,9 +52,10 @@ def _tiny_model(**over):
     from albert_edge.testing import perturb_like_trained
 
     torch.manual_seed(0)
-    cfg = AlbertConfig(vocab_size=120, embedding_size=16, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
-                       max_position_embeddings=64, hidden_act="gelu_new", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                       classifier_dropout_prob=0.0, initializer_range=0.2, **over)
+    kw = dict(vocab_size=120, embedding_size=16, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
+              max_position_embeddings=64, hidden_act="gelu_new", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+              classifier_dropout_prob=0.0, initializer_range=0.2)
+    cfg = AlbertConfig(**{**kw, **over})
     cfg._attn_implementation = "eager"
     return perturb_like_trained(AlbertForSequenceClassification(cfg).eval())
 
@@ -108,6 +109,58 @@ def test_static_batch_attention_matches_eager_attention(batch):
         want, _ = attn(h, mask)
         got, _ = rw(h, mask)
         torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
+        # Only the first rows' queries: those rows of the full output (keys and values from all rows).
+        for r in (1, 3):
+            part, probs = rw(h, mask, query=h[:, :r])
+            assert part.shape == (batch, r, 32) and probs.shape[-2] == r
+            torch.testing.assert_close(part, want[:, :r], atol=2e-6, rtol=1e-5)
+
+
+def test_first_row_is_the_slice_bit_for_bit():
+    from albert_edge.export.executorch_rewrites import first_row
+
+    for shape in ((1, 2, 8), (1, 37, 768), (2, 5, 8)):
+        h = 1e4 * torch.randn(shape)
+        assert torch.equal(first_row(h), h[:, :1]), shape
+
+
+@pytest.mark.parametrize("layout", [{}, {"num_hidden_groups": 3}, {"inner_group_num": 2}, {"num_hidden_layers": 4, "num_hidden_groups": 2, "inner_group_num": 2}])
+def test_cls_only_last_application_matches_transformers(layout):
+    from albert_edge.export.executorch_rewrites import AdditiveMaskLogits, apply_rewrites, layer_applications
+    from albert_edge.export.wrappers import logits_only
+
+    orig = _tiny_model(**layout)
+    ids = torch.tensor([[2, 17, 45, 99, 3, 0, 0], [2, 8, 9, 10, 11, 12, 3]])
+    mask = (ids != 0).long()
+    types = torch.tensor([[0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1, 1]])
+    # Our application order is transformers' own (hooks record the order its forward calls layers in).
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(m)) for m in orig.modules() if type(m).__name__ == "AlbertLayer"]
+    with torch.no_grad():
+        want = logits_only(orig)(ids, mask, types)
+    for hk in hooks:
+        hk.remove()
+    order = layer_applications(orig)
+    assert len(seen) == len(order) == orig.config.num_hidden_layers * orig.config.inner_group_num
+    assert all(a is b for a, b in zip(seen, order))
+    model = copy.deepcopy(orig)
+    apply_rewrites(model)
+    wrapped = AdditiveMaskLogits(model)
+    assert wrapped.layers is not None
+    rows = []
+    last_ffn = layer_applications(model)[-1].ffn
+    hook = last_ffn.register_forward_hook(lambda m, i, o: rows.append(i[0].shape[1]))
+    with torch.no_grad():
+        for b in range(2):
+            torch.testing.assert_close(wrapped(ids[b : b + 1], mask[b : b + 1], types[b : b + 1])[0], want[b], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(wrapped(ids, mask, types), want, atol=1e-5, rtol=1e-5)
+    hook.remove()
+    # The last application's FFN runs on the [CLS] row only; every earlier call of it on all 7 rows.
+    calls = sum(1 for x in order if x is order[-1])
+    assert rows == ([7] * (calls - 1) + [1]) * 3, rows
+    # Without the rewritten attention (or asked not to), transformers' own forward: same logits.
+    assert AdditiveMaskLogits(model, cls_only=False).layers is None
+    assert AdditiveMaskLogits(copy.deepcopy(orig)).layers is None
 
 
 def test_rewritten_classifier_matches_original_and_keeps_each_parameter_once():
@@ -185,11 +238,13 @@ def test_rewrites_let_xnnpack_take_the_encoder(small_ckpt, et_art):
     n = SMALL["num_hidden_layers"]
     # Stock: LayerNorm, pow(x, 3), SDPA's where/any and symbolic reshapes split every application.
     assert stock_pieces >= 3 * n, stock_pieces
-    # Ours: embeddings (gather) and the pooler's select stay outside, everything else is 2 pieces.
-    assert et_art["fp32"]["graph"]["delegate_partitions"] == 2
-    assert et_art["int8"]["graph"]["delegate_partitions"] == 2
+    # Ours: the embedding gathers and the [CLS] one-hot (arange == 0) stay outside, on the inputs'
+    # side; everything else is one piece (a slice or select of the hidden states would cut it in two).
+    assert et_art["fp32"]["graph"]["delegate_partitions"] == 1
+    assert et_art["int8"]["graph"]["delegate_partitions"] == 1
     outside = et_art["fp32"]["graph"]["non_delegated_ops"]
-    assert not any(k for k in outside if "layer_norm" in k or "pow" in k or "where" in k or "view_copy" in k or "bmm" in k), outside
+    assert not any(k for k in outside if "layer_norm" in k or "pow" in k or "where" in k or "view_copy" in k or "bmm" in k or "select" in k), outside
+    assert outside.get("aten.slice_copy.Tensor", 0) <= 1, outside  # the position ids' own slice only
     for e in (et_art["fp32"], et_art["int8"]):
         g = e["graph"]
         # LayerNorm means are matmuls by the 1/h column (2 per LayerNorm: embeddings + 2 per application),

@@ -2,8 +2,8 @@
 weight cache turned on before the program is loaded.
 
 Why the weight cache: ALBERT applies one set of layer weights 12 times; the exported program has one
-XNNPACK piece per layer application (int8) or one piece holding all 12 (fp32), and without the cache
-XNNPACK packs a private copy of every weight for every application. Measured on ALBERT-base with
+XNNPACK piece holding all 12 applications (the stock recipe: pieces per application), and without
+the cache XNNPACK packs a private copy of every weight for every application. Measured on ALBERT-base with
 executorch 1.5.1: +328 MiB resident fp32 / +84 MiB int8 at load without the cache, +31 / +8.4 MiB with
 it. The cache is compiled into the PyPI wheel (ENABLE_XNNPACK_WEIGHTS_CACHE's runtime switch, the
 "weight_cache_enabled" backend option) but off by default, and the Python bindings expose no backend

@@ -2,7 +2,7 @@
 XNNPACK, dynamic sequence length, every shared weight stored once.
 
 torch.export of the rewritten classifier (export/executorch_rewrites.py: on ALBERT-base the stock graph
-splits into 62 XNNPACK pieces with portable kernels between them, the rewritten one into 2),
+splits into 62 XNNPACK pieces with portable kernels between them, the rewritten one is 1),
 `to_edge_transform_and_lower` with the XnnpackPartitioner, `to_executorch`. XNNPACK keys its constants
 by the sha256 of their bytes, so the 12 applications of ALBERT's shared layer reference one copy of
 each weight in the file; `list_constants` reads back what the file stores and albert_edge.weight_guard

@@ -6,16 +6,17 @@ benchmarks/peers/executorch_stock.py) splits the graph into 122 delegate pieces 
 portable CPU kernels between them, because XNNPACK 1.5.1 has no partitioner config for
 `native_layer_norm`, `where`/`any` (the safe softmax of SDPA's decomposition), `pow(x, 3)` (only
 `pow(x, 2)`), reshapes with a symbolic size, or `unsqueeze` off the last dim. With the rewrites below
-both programs are 2 pieces (embedding gathers and the pooler's `select` stay outside). Each rewrite
-expresses the same math with ops XNNPACK does take, keeps the module's numerics (tests/test_executorch.py
-compares each with the module it replaces) and reuses the original nn.Parameter objects, so every weight
-is still exported once.
+both programs are 1 piece (the embedding gathers and the [CLS] one-hot stay outside, on the
+inputs' side). Each rewrite expresses the same math with ops XNNPACK does take, keeps the module's
+numerics (tests/test_executorch.py compares each with the module it replaces) and reuses the original
+nn.Parameter objects, so every weight is still exported once.
 
 What ExecuTorch or transformers already has is used as is: eager attention is a transformers switch,
 the no-op `expand_copy` removal is ExecuTorch's own `RemoveNoopExpandCopyPass` (XNNPACK runs it only
 inside its preprocess, after the partitioner has left those nodes out, so it is passed here as an edge
 transform pass before partitioning). Hand-written, each with its reason below: the attention reshapes,
-LayerNorm, gelu_new, the additive mask, the partition merge to a fixpoint and the quantizer fix.
+LayerNorm, gelu_new, the additive mask and the [CLS]-only last application, the partition merge to
+a fixpoint and the quantizer fix.
 """
 
 from __future__ import annotations
@@ -351,7 +352,7 @@ def merge_partitions_to_fixpoint(partitions: list) -> list:
     linears whose choose_qparams is shared by Q/K/V, a merge of layer applications k and k+1 is first
     refused (the piece in between is still separate) and never retried, so int8 ALBERT-base stayed in
     14 pieces (one per application) with planned buffers between them (3.1 MB arena vs 0.6 MB fp32).
-    Repeating the same cycle-checked merge to a fixpoint gives 2 pieces, like fp32.
+    Repeating the same cycle-checked merge to a fixpoint gives as few pieces as fp32 (1 now).
     """
     from torch.fx.passes.infra.partitioner import Partition
     from torch.fx.passes.utils.fuser_utils import validate_partition

@@ -53,21 +53,29 @@ class Shape:
         )
 
 
-def breakdown(shape: Shape, seq_len: int, batch: int = 1) -> dict[str, int]:
-    """FLOPs per component for one call (see the module docstring for the formula)."""
+def _application(B: int, L: int, Q: int, H: int, I: int) -> dict[str, int]:
+    """One layer application with Q query rows per sequence (Q = L, or 1 for [CLS] only): K and V still
+    come from all L rows, everything after the scores runs on the Q rows."""
+    return {
+        "qkv": 2 * B * Q * H * H + 2 * 2 * B * L * H * H,
+        "attention_scores": 2 * B * Q * L * H,
+        "attention_context": 2 * B * Q * L * H,
+        "attention_output": 2 * B * Q * H * H,
+        "ffn": 2 * B * Q * H * I + 2 * B * Q * I * H,
+    }
+
+
+def breakdown(shape: Shape, seq_len: int, batch: int = 1, cls_only_last: bool = False) -> dict[str, int]:
+    """FLOPs per component for one call (see the module docstring for the formula). cls_only_last: the
+    last application computed for [CLS] only (the ExecuTorch export's rewrite; the pooler reads no other row)."""
     if seq_len < 1 or batch < 1:
         raise ValueError(f"seq_len and batch must be >= 1 (got {seq_len}, {batch})")
     B, L = int(batch), int(seq_len)
     H, E, I, C, N = shape.hidden_size, shape.embedding_size, shape.intermediate_size, shape.num_labels, shape.num_hidden_layers
-    per_layer = {
-        "qkv": 3 * 2 * B * L * H * H,
-        "attention_scores": 2 * B * L * L * H,
-        "attention_context": 2 * B * L * L * H,
-        "attention_output": 2 * B * L * H * H,
-        "ffn": 2 * B * L * H * I + 2 * B * L * I * H,
-    }
+    full = _application(B, L, L, H, I)
+    last = _application(B, L, 1, H, I) if cls_only_last else full
     out = {"embedding_projection": 2 * B * L * E * H}
-    out.update({k: v * N for k, v in per_layer.items()})
+    out.update({k: v * (N - 1) + last[k] for k, v in full.items()})
     out["pooler"] = 2 * B * H * H
     out["classifier"] = 2 * B * H * C
     return out

@@ -57,6 +57,19 @@ def node_ops(model, batch: int, seq_len: int) -> dict[str, dict]:
     return out
 
 
+def token_id_bound(path) -> int:
+    """Upper bound (exclusive) for the random token ids a profile feeds: the vocabulary of the manifest beside
+    `path` (a small test vocabulary has far fewer than 1000 ids), else 1000."""
+    from pathlib import Path
+
+    man = Path(path).with_name("manifest.json")
+    try:
+        vocab = int(json.loads(man.read_text())["model"]["vocab_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1000
+    return max(6, min(1000, vocab))
+
+
 def profile(path: str, threads: int, seq_len: int = 128, runs: int = 30, batch: int = 1, peak_gops: float | None = None) -> dict:
     """Run the model `runs` times with ORT's profiler on; group the per-node minima by op type."""
     import onnx
@@ -72,7 +85,7 @@ def profile(path: str, threads: int, seq_len: int = 128, runs: int = 30, batch: 
         so.profile_file_prefix = os.path.join(d, "ort")
         sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         rng = np.random.default_rng(0)
-        ids = rng.integers(5, 1000, (batch, seq_len)).astype(np.int64)
+        ids = rng.integers(5, token_id_bound(path), (batch, seq_len)).astype(np.int64)
         feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
         feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
         for _ in range(5):

@@ -117,6 +117,7 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
     md += peaks_md(result)
     md += int8_share_md(result)
     md += profile_md(result)
+    md += sentence_profile_md(result)
 
     md += ["## Latency by sequence length", "", "p50 ms (p10–p90) · achieved GFLOP/s · % of the GEMM peak at that thread count.", ""]
     for a in result["artifacts"]:
@@ -300,6 +301,47 @@ def int8_share_md(result: dict) -> list[str]:
             f"Analytic operations at {analysis.GOAL_SEQ_LEN} tokens, batch 1 (benchmarks/flops.py; attention score/context matmuls "
             "included even where they run in fp32) / p50, as a share of the int8 peak at the same thread count.", "",
             _tbl(["artifact", "role", "threads", "p50 ms", "GOP/s", "of int8 peak"], rows), ""]
+
+
+WEIGHT_GEMM_GROUPS = ("DynamicQuantizeMatMul", "MatMulInteger", "MatMulIntegerToFloat", "QAttention",
+                      "Fully Connected (NC, QD8, F32, QC8W) GEMM")
+
+
+def sentence_profile_md(result: dict) -> list[str]:
+    """The "executorch-int8 vs onnx-int8, real sentences" goal's why: each runtime's own per-op profile of
+    its int8 file at the median sentence length (benchmarks/profile_onnx.py, profile_executorch.py)."""
+    from .machine import best_peak
+    from .profile_onnx import HEADERS, table
+
+    sp = result.get("sentence_profile")
+    if not sp or not sp.get("profiles"):
+        return []
+    pk = best_peak(result.get("peak") or [], sp["threads"], "int8")
+    md = [f"## Where the time goes at a real sentence's length ({sp['seq_len']} tokens, {sp['threads']} thread(s))", "",
+          f"{sp['seq_len']} tokens = the {sp['basis']}. Each runtime's own per-op profiler (ONNX Runtime's; ExecuTorch's ETDump), "
+          "one fresh process per file, per op the minimum over the runs, summed per op type. 'int8 weight matmuls' = ORT's "
+          "DynamicQuantizeMatMul / MatMulInteger and QAttention (which also holds its fp32 attention) against XNNPACK's int8 "
+          "fully-connected ops. G-ops: analytic operations (ORT: from the graph's weights; the `.pte`: from the manifest's "
+          "shape and rewrites, the last application for [CLS] only where the export did that).", ""]
+    rows = []
+    for name, prof in sp["profiles"].items():
+        gemm = [g for g in prof["groups"] if g["op_type"] in WEIGHT_GEMM_GROUPS]
+        g_ms = sum(g["ms"] for g in gemm)
+        g_ops = sum(g["gemm_ops"] for g in gemm)
+        rows.append([name, (prof.get("sha256") or "")[:12] or "—", f"{prof['wall_ms_p50']:.2f}", f"{prof['sum_node_min_ms']:.2f}",
+                     f"{g_ms:.2f} ({g_ms / prof['sum_node_min_ms'] * 100:.0f}%)" if prof["sum_node_min_ms"] else "—",
+                     f"{g_ops / 1e9:.2f}" if g_ops else "—", f"{g_ops / (g_ms / 1000.0) / 1e9:.0f}" if g_ops and g_ms else "—",
+                     f"{prof['sum_node_min_ms'] - g_ms:.2f}"])
+    md += [_tbl(["artifact", "sha256", "wall p50 ms", "sum of per-op minima ms", "int8 weight matmuls ms (share)", "their G-ops",
+                 "their G-ops/s", "everything else ms"], rows), ""]
+    for name, prof in sp["profiles"].items():
+        if pk:
+            for g in prof["groups"]:
+                ops = g["gemm_ops"] + g["attention_ops"]
+                g["ms_at_peak"] = ops / (pk["gflops"] * 1e9) * 1000.0
+                g["excess_ms"] = g["ms"] - g["ms_at_peak"]
+        md += [f"**{name}** ({prof['file']}, {prof.get('profiler', 'ONNX Runtime profiler')}):", "", _tbl(HEADERS, table(prof)), ""]
+    return md
 
 
 def profile_md(result: dict) -> list[str]:

@@ -97,6 +97,11 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
     "rounds": [{"round": int, "order": [str],        # each artifact in its own fresh process, in this order
                 "p50_ms": {artifact: float}}]        # the goals read the median over rounds of the per-round ratio
   },
+  "sentence_profile": {                              # (opt) the ExecuTorch-vs-ONNX sentence goal's why: per-op profiles
+    "seq_len": int, "threads": int, "basis": str,    #   at the median sentence length (profile_onnx.py, profile_executorch.py)
+    "profiles": {artifact: {"file": str, "threads": int, "seq_len": int, "wall_ms_p50": float,
+                            "sum_node_min_ms": float, "groups": [{"op_type": str, "nodes": int, "ms": float, ...}]}}
+  },
   "goals": [
     {"name": str, "target": str, "measured": float | null, "threshold": float,
      "met": bool | null,                             # null = could not be measured (see note)
@@ -294,6 +299,22 @@ def problems(result) -> list[str]:
                     c.field(r, "order", rp, lambda v: isinstance(v, list) and sorted(v) == sorted(names), "a permutation of the artifacts")
                     c.field(r, "p50_ms", rp, lambda v: isinstance(v, dict) and set(v) == set(names) and all(_num(x) and x > 0 for x in v.values()),
                             "a positive p50 for every artifact")
+    spf = result.get("sentence_profile")
+    if spf is not None and c.obj(spf, "sentence_profile"):
+        for k in ("seq_len", "threads"):
+            c.field(spf, k, "sentence_profile", lambda v: _int(v) and v > 0, "a positive integer")
+        profs = spf.get("profiles")
+        if not (isinstance(profs, dict) and profs):
+            c.fail("sentence_profile.profiles", "must map artifact names to profiles")
+        else:
+            for name, prof in profs.items():
+                pp = f"sentence_profile.profiles.{name}"
+                if c.obj(prof, pp):
+                    c.field(prof, "wall_ms_p50", pp, lambda v: _num(v) and v > 0, "a positive number")
+                    c.field(prof, "sum_node_min_ms", pp, lambda v: _num(v) and v >= 0, "a non-negative number")
+                    c.field(prof, "groups", pp, lambda v: isinstance(v, list) and v and all(
+                        isinstance(g, dict) and isinstance(g.get("op_type"), str) and _num(g.get("ms")) and _int(g.get("nodes")) for g in v),
+                        "a non-empty list of {op_type, nodes, ms}")
     for j, g in enumerate(result.get("goals") or []):
         gp = f"goals[{j}]"
         if c.obj(g, gp):

@@ -352,6 +352,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
             pbar.close()
 
     rounds = _sentence_rounds(specs, artifacts, settings, (sent_texts, sent_ids), cfg, notes, quiet)
+    sentence_profile = _sentence_profile(specs, artifacts, settings, sent_ids, notes, quiet)
 
     disturbed = [f"{a['name']} ({i['threads']}t: {i['other_cores']:.2f})" for a in artifacts for i in a.get("interference") or [] if i["other_cores"] > DISTURBED_CORES]
     if disturbed:
@@ -393,6 +394,8 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     }
     if rounds:
         result["sentence_rounds"] = rounds
+    if sentence_profile:
+        result["sentence_profile"] = sentence_profile
     result["host"]["load_avg_end"] = machine.load_avg()
     for t in settings.threads:
         for d in ("fp32", "int8"):
@@ -450,6 +453,38 @@ def _profile(spec: dict, rec: dict, settings: Settings, quiet: bool) -> None:
                 rec["skipped"].append({"what": f"ORT profile at {t} thread(s)", "reason": _short_error(e)})
     if out:
         rec["profile"] = out
+
+
+# The "executorch-int8 vs onnx-int8, real sentences" goal's "why": each runtime's own per-op profiler on
+# its file at the median length of the timed sentences, at the goal's thread count, a fresh process each.
+SENTENCE_PROFILED = ("onnx-int8", "executorch-int8")
+
+
+def _sentence_profile(specs, artifacts, settings: Settings, sent_ids, notes: list, quiet: bool) -> dict | None:
+    import statistics
+
+    from . import profile_executorch, profile_onnx
+
+    by_name = {a["name"]: a for a in artifacts}
+    spec_of = {s["name"]: s for s in specs}
+    if not sent_ids or not all(n in by_name and not by_name[n]["error"] for n in SENTENCE_PROFILED):
+        return None
+    seq_len = max(2, int(statistics.median(len(ids) for ids in sent_ids)))
+    t = max(settings.threads)
+    runs = 8 if settings.quick else 30
+    profilers = {"onnx": profile_onnx.profile_subprocess, "executorch": profile_executorch.profile_subprocess}
+    out = {"seq_len": seq_len, "threads": t, "basis": f"median token count of the {len(sent_ids)} timed sentences", "profiles": {}}
+    with step(f"profiling {' and '.join(SENTENCE_PROFILED)} at {seq_len} tokens (the median sentence; each runtime's own per-op profiler, a fresh process each)", quiet):
+        for name in SENTENCE_PROFILED:
+            spec = spec_of[name]
+            try:
+                prof = profilers[spec["format"]](spec["path"], t, seq_len, runs, None)
+            except Exception as e:
+                notes.append(f"per-op profile of {name} at {seq_len} tokens failed: {_short_error(e)}")
+                continue
+            prof["sha256"] = by_name[name]["sha256"]
+            out["profiles"][name] = prof
+    return out if out["profiles"] else None
 
 
 def _apply_peaks(artifacts: list[dict], shape, peaks: list[dict]) -> None:

@@ -75,6 +75,14 @@ def test_flops_hand_count_tiny_config():
     assert flops.forward_flops(shape, 3, 5) == 5 * 1008
     with pytest.raises(ValueError):
         flops.forward_flops(shape, 0, 1)
+    # the last application for [CLS] only (1 query row; K and V from all 3): QKV 2*1*4*4 + 2*2*3*4*4 = 224,
+    # scores 2*1*3*4 = 24, context 24, output 2*1*4*4 = 32, FFN 2*1*4*8*2 = 128; the rest unchanged
+    c = flops.breakdown(shape, seq_len=3, batch=1, cls_only_last=True)
+    assert c == {"embedding_projection": 48, "qkv": 224, "attention_scores": 24, "attention_context": 24,
+                 "attention_output": 32, "ffn": 128, "pooler": 32, "classifier": 16}
+    c3 = flops.breakdown(s3, seq_len=3, batch=1, cls_only_last=True)
+    assert c3["ffn"] == 2 * 384 + 128 and c3["qkv"] == 2 * 288 + 224
+    assert flops.breakdown(shape, 1, 2, cls_only_last=True) == flops.breakdown(shape, 1, 2)
 
 
 def test_flops_match_torch_flop_counter():

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -462,3 +463,51 @@ def test_stock_peer_refuses_a_folder_without_config(tmp_path):
     script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "peers", "executorch_stock.py")
     p = subprocess.run([sys.executable, script, str(tmp_path), str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "config.json" in p.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the benchmark's per-op profiles at a sentence's length: ExecuTorch's ETDump beside ORT's profiler
+
+
+def test_sentence_profile_sets_both_runtimes_side_by_side(et_art, small_ckpt, tmp_path):
+    """`albert-edge bench` profiles onnx-int8 and executorch-int8 at the median sentence length, each with
+    its runtime's own profiler in a fresh process: every int8 weight matmul of the program is one XNNPACK
+    int8 fully-connected event, their analytic operations follow the [CLS]-only rewrite, and the report
+    and the schema carry both."""
+    from albert_edge.benchmarks import report, schema, suite
+    from albert_edge.export.onnx_export import export_onnx
+    from albert_edge.quantize.onnx_quant import quantize_onnx
+
+    onnx_folder = tmp_path / "onnx"
+    export_onnx(small_ckpt, onnx_folder, max_length=MAX_LEN, quiet=True, text=False)
+    quantize_onnx(onnx_folder, text=False, ort=False, quiet=True)
+    specs = [{"name": "onnx-int8", "format": "onnx", "path": str(onnx_folder / "model.int8.onnx")},
+             {"name": "executorch-int8", "format": "executorch", "path": str(et_art["folder"] / "model.int8.pte")}]
+    arts = [{"name": s["name"], "error": None, "sha256": "ab" * 32} for s in specs]
+    sent_ids = [[2] + [7] * n + [3] for n in (5, 9, 11, 20, 30)]  # median 11 + 2 = 13 tokens
+    notes: list[str] = []
+    sp = suite._sentence_profile(specs, arts, suite.Settings(threads=[1], quick=True), sent_ids, notes, quiet=True)
+    assert notes == [] and sp["seq_len"] == 13 and sp["threads"] == 1 and set(sp["profiles"]) == {"onnx-int8", "executorch-int8"}
+
+    et = {g["op_type"]: g for g in sp["profiles"]["executorch-int8"]["groups"]}
+    fc = et["Fully Connected (NC, QD8, F32, QC8W) GEMM"]
+    assert fc["nodes"] == et_art["int8"]["graph"]["weight_matmuls_integer"]
+    # weight-matmul operations at L = 13 by hand, the last of the 4 applications for 1 query row
+    H, I, E, N, L = SMALL["hidden_size"], SMALL["intermediate_size"], SMALL["embedding_size"], SMALL["num_hidden_layers"], 13
+    per = lambda q: 2 * q * H * H + 2 * 2 * L * H * H + 2 * q * H * H + 2 * 2 * q * H * I  # noqa: E731  Q, K+V, O, FFN
+    assert fc["gemm_ops"] == 2 * L * E * H + (N - 1) * per(L) + per(1) + 2 * H * H + 2 * H * 2
+    assert fc["ms"] > 0 and 0 < fc["share"] <= 1 and "Method::execute" not in et and "OPERATOR_CALL" not in et
+    assert any(k.startswith("portable ") for k in et)  # the embeddings stay outside the delegate
+    prof = sp["profiles"]["executorch-int8"]
+    assert prof["weight_cache"] is True and 0 < prof["sum_node_min_ms"] <= prof["wall_ms_p50"] * 1.5
+    ort_groups = {g["op_type"] for g in sp["profiles"]["onnx-int8"]["groups"]}
+    assert ort_groups & {"DynamicQuantizeMatMul", "MatMulInteger", "QAttention"}
+
+    # the report's section and the schema (on a real result file of this repo, with the profile added)
+    md = "\n".join(report.sentence_profile_md({"sentence_profile": sp, "peak": []}))
+    assert "at a real sentence's length (13 tokens, 1 thread(s))" in md and "**executorch-int8**" in md and "**onnx-int8**" in md
+    results = sorted((Path(__file__).parent.parent / "benchmarks" / "results").glob("*-executorch-*.json"))
+    base = json.loads(results[-1].read_text())
+    schema.validate({**base, "sentence_profile": sp})
+    broken = {**base, "sentence_profile": {**sp, "profiles": {"executorch-int8": {**prof, "groups": []}}}}
+    assert any("sentence_profile.profiles.executorch-int8" in p for p in schema.problems(broken))

@@ -21,7 +21,6 @@ hence this module.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -67,7 +66,7 @@ def profile(path: str, threads: int, seq_len: int = 128, runs: int = 30, peak_go
     import torch
 
     from ..executorch_runner import _bindings, _set_threads, quiet_executorch, set_xnnpack_weight_cache
-    from .profile_onnx import token_id_bound
+    from .profile_onnx import finish_groups, token_id_bound
 
     path = str(path)
     pl = _bindings()
@@ -115,58 +114,24 @@ def profile(path: str, threads: int, seq_len: int = 128, runs: int = 30, peak_go
             fc["gemm_ops"] = ops["weights"]
         if ATTENTION_GROUP in groups:
             groups[ATTENTION_GROUP]["attention_ops"] = ops["attention"]
-    total = sum(x["ms"] for x in groups.values())
-    rows = sorted(groups.values(), key=lambda x: -x["ms"])
-    for x in rows:
-        x["share"] = x["ms"] / total if total else 0.0
-        n_ops = x["gemm_ops"] + x["attention_ops"]
-        x["gops_per_s"] = n_ops / (x["ms"] / 1000.0) / 1e9 if n_ops and x["ms"] else None
-        if peak_gops:
-            x["ms_at_peak"] = n_ops / (peak_gops * 1e9) * 1000.0
-            x["excess_ms"] = x["ms"] - x["ms_at_peak"]
+    rows, total = finish_groups(groups, peak_gops)
     return {"file": os.path.basename(path), "engine": "executorch", "profiler": "ETDump", "threads": threads, "seq_len": seq_len, "batch": 1,
             "runs": runs, "weight_cache": cache, "wall_ms_p50": float(np.median(wall)), "wall_ms_min": float(min(wall)),
             "sum_node_min_ms": total, "groups": rows}
 
 
 def profile_subprocess(path: str, threads: int, seq_len: int, runs: int, peak_gops: float | None = None, timeout_s: float = 600) -> dict:
-    """The same in a fresh process (nothing else loaded; see timing.py)."""
-    import subprocess
+    """profile() in a fresh process (the thread pool is process-wide; see timing.py)."""
+    from .profile_onnx import run_module
 
-    cmd = [sys.executable, "-m", "albert_edge.benchmarks.profile_executorch", str(path), "--threads", str(threads), "--seq-len", str(seq_len),
-           "--runs", str(runs), "--json"]
-    if peak_gops:
-        cmd += ["--peak", str(peak_gops)]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-    if p.returncode != 0 or not lines:
-        raise RuntimeError((p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1][:200])
-    return json.loads(lines[-1])
+    return run_module("albert_edge.benchmarks.profile_executorch", path, threads, seq_len, runs, peak_gops, timeout_s)
 
 
 def main(argv=None) -> int:
-    from .profile_onnx import HEADERS, table
+    from .profile_onnx import cli
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("program", help="model.pte / model.int8.pte (the manifest beside it gives the analytic operations)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--runs", type=int, default=30)
-    p.add_argument("--peak", type=float, help="the machine's int8 GEMM peak in GOP/s at this thread count")
-    p.add_argument("--json", action="store_true")
-    a = p.parse_args(argv)
-    res = profile(a.program, a.threads, a.seq_len, a.runs, peak_gops=a.peak)
-    if a.json:
-        print(json.dumps(res))
-        return 0
-    print(f"{res['file']}: {res['threads']} thread(s), {a.seq_len} tokens: wall p50 {res['wall_ms_p50']:.2f} ms, min {res['wall_ms_min']:.2f}; "
-          f"sum of per-op minima {res['sum_node_min_ms']:.2f} ms")
-    rows = table(res)
-    w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
-    print("  ".join(h.ljust(x) for h, x in zip(HEADERS, w)))
-    for r in rows:
-        print("  ".join(c.ljust(x) for c, x in zip(r, w)))
-    return 0
+    return cli(argv, __doc__.splitlines()[0], "program", "model.pte / model.int8.pte (the manifest beside it gives the analytic operations)",
+               profile, "op")
 
 
 if __name__ == "__main__":

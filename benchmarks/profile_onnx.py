@@ -112,15 +112,7 @@ def profile(path: str, threads: int, seq_len: int = 128, runs: int = 30, batch: 
         info = ops_by_node.get(node) or ops_by_node.get(node.replace("_quant", "")) or {}
         g["gemm_ops"] += info.get("gemm_ops", 0)
         g["attention_ops"] += info.get("attention_ops", 0)
-    total = sum(g["ms"] for g in groups.values())
-    rows = sorted(groups.values(), key=lambda g: -g["ms"])
-    for g in rows:
-        g["share"] = g["ms"] / total if total else 0.0
-        ops = g["gemm_ops"] + g["attention_ops"]
-        g["gops_per_s"] = ops / (g["ms"] / 1000.0) / 1e9 if ops and g["ms"] else None
-        if peak_gops:
-            g["ms_at_peak"] = ops / (peak_gops * 1e9) * 1000.0
-            g["excess_ms"] = g["ms"] - g["ms_at_peak"]
+    rows, total = finish_groups(groups, peak_gops)
     out = {"file": os.path.basename(path), "threads": threads, "seq_len": seq_len, "batch": batch, "runs": runs,
            "wall_ms_p50": float(np.median(wall)), "wall_ms_min": float(min(wall)), "sum_node_min_ms": total, "groups": rows}
     if peak_gops:
@@ -130,11 +122,32 @@ def profile(path: str, threads: int, seq_len: int = 128, runs: int = 30, batch: 
     return out
 
 
-def profile_subprocess(path: str, threads: int, seq_len: int, runs: int, peak_gops: float | None, timeout_s: float = 600) -> dict:
-    """The same in a fresh process (nothing else loaded; see timing.py)."""
+def apply_peak(rows: list[dict], peak_gops: float) -> None:
+    """Per group: what its analytic operations would cost at the peak, and the time above that."""
+    for g in rows:
+        g["ms_at_peak"] = (g["gemm_ops"] + g["attention_ops"]) / (peak_gops * 1e9) * 1000.0
+        g["excess_ms"] = g["ms"] - g["ms_at_peak"]
+
+
+def finish_groups(groups: dict[str, dict], peak_gops: float | None) -> tuple[list[dict], float]:
+    """Groups {op_type, nodes, ms, gemm_ops, attention_ops} -> (rows by time, share / rate / peak cost filled in; total ms).
+    Shared by this profiler and profile_executorch.py, so both runtimes' tables mean the same."""
+    total = sum(g["ms"] for g in groups.values())
+    rows = sorted(groups.values(), key=lambda g: -g["ms"])
+    for g in rows:
+        g["share"] = g["ms"] / total if total else 0.0
+        ops = g["gemm_ops"] + g["attention_ops"]
+        g["gops_per_s"] = ops / (g["ms"] / 1000.0) / 1e9 if ops and g["ms"] else None
+    if peak_gops:
+        apply_peak(rows, peak_gops)
+    return rows, total
+
+
+def run_module(module: str, path: str, threads: int, seq_len: int, runs: int, peak_gops: float | None, timeout_s: float = 600) -> dict:
+    """`python -m <module> PATH ... --json` in a fresh process (nothing else loaded; see timing.py): its profile."""
     import subprocess
 
-    cmd = [sys.executable, "-m", "albert_edge.benchmarks.profile_onnx", path, "--threads", str(threads), "--seq-len", str(seq_len), "--runs", str(runs), "--json"]
+    cmd = [sys.executable, "-m", module, str(path), "--threads", str(threads), "--seq-len", str(seq_len), "--runs", str(runs), "--json"]
     if peak_gops:
         cmd += ["--peak", str(peak_gops)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
@@ -142,6 +155,11 @@ def profile_subprocess(path: str, threads: int, seq_len: int, runs: int, peak_go
     if p.returncode != 0 or not lines:
         raise RuntimeError((p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1][:200])
     return json.loads(lines[-1])
+
+
+def profile_subprocess(path: str, threads: int, seq_len: int, runs: int, peak_gops: float | None, timeout_s: float = 600) -> dict:
+    """profile() in a fresh process."""
+    return run_module("albert_edge.benchmarks.profile_onnx", path, threads, seq_len, runs, peak_gops, timeout_s)
 
 
 def table(res: dict) -> list[list[str]]:
@@ -160,26 +178,32 @@ def table(res: dict) -> list[list[str]]:
 HEADERS = ["op type", "nodes", "ms (sum of per-node minima)", "share", "G-ops (analytic)", "G-ops/s", "ms at int8 peak", "excess ms"]
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model")
+def cli(argv, description: str, target: str, target_help: str, profile_fn, unit: str) -> int:
+    """The command line both profilers share: options, --json, or the table printed."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument(target, help=target_help)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--peak", type=float, help="the machine's int8 GEMM peak in GOP/s at this thread count")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    res = profile(a.model, a.threads, a.seq_len, a.runs, peak_gops=a.peak)
+    res = profile_fn(getattr(a, target), a.threads, a.seq_len, a.runs, peak_gops=a.peak)
     if a.json:
         print(json.dumps(res))
         return 0
-    print(f"{res['file']}: {a.threads} thread(s), {a.seq_len} tokens: wall p50 {res['wall_ms_p50']:.2f} ms, min {res['wall_ms_min']:.2f}; "
-          f"sum of per-node minima {res['sum_node_min_ms']:.2f} ms" + (f"; all analytic ops at the peak: {res['ms_at_peak']:.2f} ms" if a.peak else ""))
-    w = [max(len(h), *(len(r[i]) for r in table(res))) for i, h in enumerate(HEADERS)]
+    print(f"{res['file']}: {res['threads']} thread(s), {a.seq_len} tokens: wall p50 {res['wall_ms_p50']:.2f} ms, min {res['wall_ms_min']:.2f}; "
+          f"sum of per-{unit} minima {res['sum_node_min_ms']:.2f} ms" + (f"; all analytic ops at the peak: {res['ms_at_peak']:.2f} ms" if "ms_at_peak" in res else ""))
+    rows = table(res)
+    w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
     print("  ".join(h.ljust(x) for h, x in zip(HEADERS, w)))
-    for r in table(res):
+    for r in rows:
         print("  ".join(c.ljust(x) for c, x in zip(r, w)))
     return 0
+
+
+def main(argv=None) -> int:
+    return cli(argv, __doc__.splitlines()[0], "model", "model.int8.onnx (or any ONNX model with input_ids)", profile, "node")
 
 
 if __name__ == "__main__":

@@ -311,7 +311,7 @@ def sentence_profile_md(result: dict) -> list[str]:
     """The "executorch-int8 vs onnx-int8, real sentences" goal's why: each runtime's own per-op profile of
     its int8 file at the median sentence length (benchmarks/profile_onnx.py, profile_executorch.py)."""
     from .machine import best_peak
-    from .profile_onnx import HEADERS, table
+    from .profile_onnx import HEADERS, apply_peak, table
 
     sp = result.get("sentence_profile")
     if not sp or not sp.get("profiles"):
@@ -336,10 +336,7 @@ def sentence_profile_md(result: dict) -> list[str]:
                  "their G-ops/s", "everything else ms"], rows), ""]
     for name, prof in sp["profiles"].items():
         if pk:
-            for g in prof["groups"]:
-                ops = g["gemm_ops"] + g["attention_ops"]
-                g["ms_at_peak"] = ops / (pk["gflops"] * 1e9) * 1000.0
-                g["excess_ms"] = g["ms"] - g["ms_at_peak"]
+            apply_peak(prof["groups"], pk["gflops"])
         md += [f"**{name}** ({prof['file']}, {prof.get('profiler', 'ONNX Runtime profiler')}):", "", _tbl(HEADERS, table(prof)), ""]
     return md
 
@@ -348,7 +345,7 @@ def profile_md(result: dict) -> list[str]:
     """ORT's per-node profile of the int8 ONNX model at 128 tokens: time per op type against what its
     analytic operations would cost at the measured int8 peak (benchmarks/profile_onnx.py)."""
     from .machine import best_peak
-    from .profile_onnx import HEADERS, table
+    from .profile_onnx import HEADERS, apply_peak, table
 
     art = next((a for a in result["artifacts"] if a.get("profile")), None)
     if art is None:
@@ -362,10 +359,7 @@ def profile_md(result: dict) -> list[str]:
     for prof in art["profile"]:
         pk = best_peak(result.get("peak") or [], prof["threads"], "int8")
         if pk:
-            for g in prof["groups"]:
-                ops = g["gemm_ops"] + g["attention_ops"]
-                g["ms_at_peak"] = ops / (pk["gflops"] * 1e9) * 1000.0
-                g["excess_ms"] = g["ms"] - g["ms_at_peak"]
+            apply_peak(prof["groups"], pk["gflops"])
         total_ops = sum(g["gemm_ops"] + g["attention_ops"] for g in prof["groups"])
         ideal = total_ops / (pk["gflops"] * 1e9) * 1000.0 if pk else None
         md.append(f"**{prof['threads']} thread(s)**: wall p50 {prof['wall_ms_p50']:.2f} ms (min {prof['wall_ms_min']:.2f}), sum of per-node minima "

@@ -53,8 +53,8 @@ def analytic_ops(manifest: dict | None, file: str, seq_len: int) -> dict[str, in
     shape = Shape.from_config({**manifest["model"], "num_labels": len(manifest.get("labels") or []) or 2})
     cls_only = bool((entry.get("rewrites") or {}).get("cls_only_last_application"))
     b = breakdown(shape, seq_len, 1, cls_only_last=cls_only)
-    return {"weights": sum(v for k, v in b.items() if not k.startswith("attention_") or k == "attention_output"),
-            "attention": b["attention_scores"] + b["attention_context"]}
+    attention = b["attention_scores"] + b["attention_context"]
+    return {"weights": sum(b.values()) - attention, "attention": attention}
 
 
 def profile(path: str, threads: int, seq_len: int = 128, runs: int = 30, peak_gops: float | None = None) -> dict:

@@ -57,7 +57,9 @@ class Format:
     batch: str = "dynamic"  # "dynamic" or "one" (fixed batch of 1)
     runtime_modules: tuple[str, ...] = ()  # imported before a memory measurement's baseline is read
     memory_variants: tuple[str, ...] = ("default",)  # see benchmarks/measure.py memory_variants
-    arm64: bool = False  # the aarch64 parity check runs its files
+    # How the aarch64 parity check runs its files: "python" (arm64/runner.py on the emulated Python, with
+    # the format's own runner), "native" (the ExecuTorch C++ runner, arm64/pte_runner.cpp), "" (not run).
+    arm64: str = ""
     packages: tuple[str, ...] = ()  # versions worth recording in the manifest and benchmark results
 
     def variant(self, file: str) -> Variant | None:
@@ -83,7 +85,7 @@ REGISTRY: tuple[Format, ...] = (
             Step("quantize onnx (dynamic int8)", "albert_edge.quantize.onnx_quant:quantize_onnx", "quantize"),
         ),
         runtime_modules=("onnxruntime",),
-        arm64=True,
+        arm64="python",
         packages=("onnx", "onnxruntime"),
     ),
     Format(
@@ -105,7 +107,7 @@ REGISTRY: tuple[Format, ...] = (
         batch="one",
         runtime_modules=("ai_edge_litert.compiled_model", "albert_edge.tflite_runner"),
         memory_variants=("no_weight_cache", "weight_cache"),
-        arm64=True,
+        arm64="python",
         packages=("litert-torch", "ai-edge-quantizer", "ai-edge-litert"),
     ),
 )
@@ -174,6 +176,7 @@ REGISTRY += (
         batch="one",  # dynamic sequence length, batch 1 (docs/executorch.md: XNNPACK's reshapes)
         runtime_modules=("executorch.runtime", "albert_edge.executorch_runner"),
         memory_variants=("no_weight_cache", "weight_cache"),
+        arm64="native",  # the wheel's Python bindings need torch; its runtime libraries do not (arm64/pte.py)
         optional_module="executorch",
         packages=("executorch",),
     ),
@@ -217,6 +220,12 @@ def commands() -> list[tuple[tuple[str, str], str]]:
 
 def arm64_files() -> tuple[str, ...]:
     return tuple(v.file for f in REGISTRY if f.arm64 for v in f.variants)
+
+
+def arm64_runner(fmt: str) -> str:
+    """How the arm64 check runs a format's files: "python", "native" or "" (see Format.arm64)."""
+    f = find(fmt)
+    return f.arm64 if f else ""
 
 
 def packages() -> tuple[str, ...]:

@@ -8,6 +8,7 @@ ONNX and a corrupted fp32 TFLite artifact fail the check while the intact ones p
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -19,6 +20,9 @@ import pytest
 from albert_edge import arm64
 from albert_edge.errors import AlbertEdgeError, ParityError
 from albert_edge.parity import Thresholds
+
+# The .pte files take part when the executorch extra is installed (`make env` installs it).
+PTE = ("model.pte", "model.int8.pte") if importlib.util.find_spec("executorch") else ()
 
 # ---------------------------------------------------------------------------------------- fast
 
@@ -94,6 +98,34 @@ def test_qemu_environment_is_clean_and_pins_the_cpu(tmp_path):
     assert "VIRTUAL_ENV" not in env and "LD_LIBRARY_PATH" not in env
 
 
+def test_native_runner_environment_points_at_the_roots_executorch(tmp_path):
+    from albert_edge.arm64.provision import native_command
+
+    prefix, env = native_command(tmp_path, "/usr/bin/qemu-aarch64-static")
+    assert prefix == ["/usr/bin/qemu-aarch64-static", "-L", str(tmp_path)]
+    assert env["QEMU_CPU"] == "cortex-a76" and env["LD_LIBRARY_PATH"] == str(tmp_path / arm64.SITE / "executorch" / "lib")
+    assert "PYTHONPATH" not in env
+
+
+def test_missing_cross_compiler_gives_one_clear_line(monkeypatch, tmp_path):
+    from albert_edge.arm64 import pte
+    from albert_edge.arm64.provision import pte_runner
+
+    monkeypatch.setattr(pte.shutil, "which", lambda name: None)
+    with pytest.raises(AlbertEdgeError, match="apt-get install g\\+\\+-aarch64-linux-gnu"):
+        pte.ensure_cross_compiler(install=False)
+    with pytest.raises(AlbertEdgeError, match="no aarch64 executorch wheel"):
+        pte_runner(tmp_path, install_tools=False)
+
+
+def test_registry_says_how_each_format_runs_on_arm64():
+    from albert_edge import formats
+
+    assert formats.arm64_runner("onnx") == "python" and formats.arm64_runner("tflite") == "python"
+    assert formats.arm64_runner("executorch") == "native"
+    assert "model.int8.pte" in arm64.DEFAULT_FILES and formats.arm64_runner("mediapipe") == ""
+
+
 def test_cpuinfo_describes_an_arm_core():
     assert "CPU implementer\t: 0x41" in arm64.CPUINFO and "asimddp" in arm64.CPUINFO
     assert "model name" not in arm64.CPUINFO  # an x86-style file is what crashes onnxruntime
@@ -167,7 +199,8 @@ def _scale_fp32_tensor_bytes(path: Path, weights: np.ndarray, factor: float) -> 
 def test_arm64_parity_passes_and_a_corrupted_artifact_fails(arm_root, artifacts, tmp_path):
     report = arm64.check_folder(artifacts, arm_root, limit=24, quiet=True)
     by_file = {a["file"]: a for a in report["artifacts"]}
-    assert set(by_file) == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite"}
+    # `make env` installs the executorch extra, so the .pte files are part of the check (CI included).
+    assert set(by_file) == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", *PTE}
     assert report["arm64_environment"]["machine"] == "aarch64"
     assert report["arm64_environment"]["qemu_cpu"] == "cortex-a76"
     for a in report["artifacts"]:
@@ -176,6 +209,12 @@ def test_arm64_parity_passes_and_a_corrupted_artifact_fails(arm_root, artifacts,
     assert by_file["model.tflite"]["arm64_vs_x86"]["max_abs_diff"] <= 1e-4
     # int8 really is quantized (differs from fp32) yet keeps the labels.
     assert by_file["model.int8.tflite"]["arm64_vs_pytorch"]["max_abs_diff"] > 1e-4
+    if PTE:
+        assert by_file["model.pte"]["arm64_vs_x86"]["max_abs_diff"] <= 1e-4
+        assert by_file["model.int8.pte"]["arm64_vs_pytorch"]["max_abs_diff"] > 1e-4
+        native = [r for r in report["arm64_runs"] if r.get("runner", "").startswith("pte_runner")]
+        assert {r["file"] for r in native} == set(PTE) and all(r["weight_cache"] and r["machine"] == "aarch64" for r in native)
+        assert report["arm64_environment"]["executorch"]
 
     bad = tmp_path / "corrupted"
     shutil.copytree(artifacts, bad)
@@ -187,11 +226,14 @@ def test_arm64_parity_passes_and_a_corrupted_artifact_fails(arm_root, artifacts,
     pooler = load_file(str(Path(src["model_dir"]) / src["weights_file"]))["albert.pooler.weight"]
     _scale_fp32_tensor_bytes(bad / "model.tflite", pooler, 1.05)
     _reseal(bad, "model.tflite")
+    if PTE:  # the XNNPACK constants of a .pte are the checkpoint's bytes (stored once): scale the pooler there too
+        _scale_fp32_tensor_bytes(bad / "model.pte", pooler, 1.05)
+        _reseal(bad, "model.pte")
 
     class Args:
         artifacts = str(bad)
         model = None
-        files = "model.onnx,model.int8.onnx,model.tflite"
+        files = "model.onnx,model.int8.onnx,model.tflite" + (",model.pte,model.int8.pte" if PTE else "")
         data = None
         limit = 24
         root = str(arm_root)
@@ -206,5 +248,8 @@ def test_arm64_parity_passes_and_a_corrupted_artifact_fails(arm_root, artifacts,
     assert "model.int8.onnx" in str(exc.value) and "model.tflite" in str(exc.value)
     saved = {a["file"]: a for a in json.loads((tmp_path / "report.json").read_text())["artifacts"]}
     assert saved["model.onnx"]["passed"]
+    if PTE:
+        assert saved["model.int8.pte"]["passed"]
+        assert not saved["model.pte"]["passed"] and saved["model.pte"]["arm64_vs_pytorch"]["max_abs_diff"] > 1e-4
     assert not saved["model.int8.onnx"]["passed"] and saved["model.int8.onnx"]["arm64_vs_pytorch"]["agreement"] < 0.5
     assert not saved["model.tflite"]["passed"] and saved["model.tflite"]["arm64_vs_pytorch"]["max_abs_diff"] > 1e-4

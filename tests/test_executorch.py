@@ -338,6 +338,37 @@ def test_runner_matches_pytorch_and_reports_the_weight_cache(et_art, small_ckpt)
     q.close()
 
 
+def test_cpp_runner_gives_the_python_runners_logits(et_art, tmp_path):
+    """arm64/pte_runner.cpp (what the arm64 check runs under qemu, cross-compiled) built natively against
+    this wheel gives ExecuTorchRunner's logits bit for bit, fp32 and int8, a 1-token text included (padded
+    to the program's minimum of 2): an aarch64-vs-x86 difference is then the ISA's, not the runner's."""
+    from albert_edge.arm64 import pte
+    from albert_edge.executorch_runner import ExecuTorchRunner
+
+    binary = pte.build_native(tmp_path / "bin")
+    assert pte.build_native(tmp_path / "bin") == binary  # cached by content
+    ids = _texts_ids(et_art["folder"])[:16] + [[2], [2, 3]]
+    pte.write_ids(ids, tmp_path / "ids.txt")
+    for file, entry in (("model.pte", et_art["fp32"]), ("model.int8.pte", et_art["int8"])):
+        r = ExecuTorchRunner(et_art["folder"] / file, entry=entry)
+        want, threads = r.logits(ids), r.info()["threads"]
+        r.close()
+        got, rec = pte.run([], binary, et_art["folder"] / file, tmp_path / "ids.txt", tmp_path / f"{file}.f32", len(ids), threads=threads)
+        assert rec["weight_cache"] is True and rec["threads"] == threads and rec["labels"] == 2
+        np.testing.assert_array_equal(got, want)
+
+    bad = tmp_path / "bad.pte"
+    bad.write_bytes(b"not a program" * 100)
+    with pytest.raises(AlbertEdgeError, match="not an ExecuTorch program"):
+        pte.run([], binary, bad, tmp_path / "ids.txt", tmp_path / "bad.f32", len(ids))
+    (tmp_path / "bad_ids.txt").write_text("2 7 x 3\n")
+    with pytest.raises(AlbertEdgeError, match="not a list of integers"):
+        pte.run([], binary, et_art["folder"] / "model.pte", tmp_path / "bad_ids.txt", tmp_path / "bad.f32", 1)
+    (tmp_path / "oob.txt").write_text("2 10000 3\n")  # id past the 300-row embedding table
+    with pytest.raises(AlbertEdgeError, match="execute on 3 tokens"):
+        pte.run([], binary, et_art["folder"] / "model.pte", tmp_path / "oob.txt", tmp_path / "bad.f32", 1)
+
+
 def test_runner_records_a_missing_weight_cache_symbol(et_art, monkeypatch):
     import albert_edge.executorch_runner as er
 

@@ -31,7 +31,7 @@ def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for must in (
         "albert_edge/cli.py", "albert_edge/formats.py", "albert_edge/data/samples.tsv",
-        "albert_edge/arm64/runner.py", "albert_edge/arm64/provision.py",
+        "albert_edge/arm64/runner.py", "albert_edge/arm64/provision.py", "albert_edge/arm64/pte_runner.cpp",
         "albert_edge/export/onnx_export.py", "albert_edge/quantize/onnx_quant.py",
         "albert_edge/benchmarks/suite.py", "albert_edge/benchmarks/android/adb.py", "albert_edge/benchmarks/peers/optimum.sh",
     ):

@@ -36,7 +36,7 @@ from .provision import (  # noqa: F401
     find_qemu, qemu_command, read_stamp, run_in_root, smoke_test,
 )
 
-HELP = "run the ONNX and TFLite artifacts (fp32, fp16, int8) on emulated aarch64 (qemu) and check parity"
+HELP = "run the ONNX, TFLite and ExecuTorch artifacts (fp32, fp16, int8) on emulated aarch64 (qemu) and check parity"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

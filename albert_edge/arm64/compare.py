@@ -15,8 +15,8 @@ from .. import formats
 from ..errors import AlbertEdgeError
 from .provision import QEMU_CPU, RUNNER_SCRIPT, _now, find_qemu, run_in_root
 
-# Checked when present (fp16 is optional: `quantize tflite --mode fp16`); the exported set has the first four.
-DEFAULT_FILES = formats.arm64_files()  # the registry says which formats the aarch64 runner runs
+# Checked when present (fp16 is optional: `quantize tflite --mode fp16`; the .pte files need the executorch extra).
+DEFAULT_FILES = formats.arm64_files()  # the registry says which formats the aarch64 check runs, and how
 
 
 # -- artifacts -------------------------------------------------------------------------------------
@@ -40,17 +40,29 @@ def build_artifacts(work: Path, model_dir: Path | None, quiet: bool, buckets: st
     art = work / "artifacts"
     max_len = buckets.split(",")[-1]
     q = ["--quiet"] if quiet else []
-    for argv in (
+    steps = [
         ["export", "onnx", "--model", str(model_dir), "--max-length", max_len, "--overwrite", *q, str(art)],
         ["quantize", "onnx", "--overwrite", *q, str(art)],
         ["export", "tflite", "--model", str(model_dir), "--buckets", buckets, "--overwrite", *q, str(art)],
         ["quantize", "tflite", "--overwrite", *q, str(art)],
-    ):
+    ]
+    if _installed(formats.get("executorch").optional_module):  # an optional extra (`make env` installs it)
+        steps += [
+            ["export", "executorch", "--model", str(model_dir), "--max-length", max_len, "--overwrite", *q, str(art)],
+            ["quantize", "executorch", "--overwrite", *q, str(art)],
+        ]
+    for argv in steps:
         with step("albert-edge " + " ".join(argv[:2]), quiet):
             code = cli.main(argv)
         if code != 0:
             raise AlbertEdgeError(f"`albert-edge {' '.join(argv)}` failed (exit {code})")
     return art
+
+
+def _installed(module: str | None) -> bool:
+    import importlib.util
+
+    return module is None or importlib.util.find_spec(module) is not None
 
 
 # -- comparing -------------------------------------------------------------------------------------
@@ -118,7 +130,7 @@ def format_table(report: dict) -> str:
     lines = [
         f"arm64 parity: {report['sentences']} sentences from {report['data']} on emulated aarch64 "
         f"(qemu {env.get('qemu_cpu', QEMU_CPU)}, python {env.get('python', '?')}, onnxruntime {env.get('onnxruntime', '?')}, "
-        f"ai-edge-litert {env.get('ai-edge-litert', '?')})"
+        f"ai-edge-litert {env.get('ai-edge-litert', '?')}" + (f", executorch {env['executorch']} via its C++ runtime" if env.get("executorch") else "") + ")"
     ]
     lines += render(rows)
     for a in report["artifacts"]:
@@ -129,6 +141,30 @@ def format_table(report: dict) -> str:
                 "x86-only int8 error (e.g. ONNX Runtime's AVX2 u8s8 saturation) is verify's business, not this check's"
             )
     return "\n".join(lines)
+
+
+def _run_native(art: Path, entries: list[dict], ids: list[list[int]], pad_id: int, root: Path, qemu: str, io_dir: Path, quiet: bool) -> tuple[list[dict], dict]:
+    """The .pte files through the cross-compiled ExecuTorch C++ runner under qemu (arm64/pte.py): one text
+    per call, as ExecuTorchRunner feeds them on x86. The bytes are checked against the manifest before
+    and after the run (the runner itself does not hash them)."""
+    from ..integrity import verified_path
+    from ..progress import step
+    from . import pte
+    from .provision import native_command, pte_runner, read_stamp
+
+    binary = pte_runner(root, quiet=quiet)
+    prefix, env = native_command(root, qemu)
+    pte.write_ids(ids, io_dir / "ids.txt")
+    version = ((read_stamp(root) or {}).get("wheels") or {}).get("executorch", "?")
+    runs, arm = [], {}
+    with step(f"running {len(entries)} ExecuTorch program(s) on emulated aarch64 ({QEMU_CPU}, C++ runner)", quiet):
+        for e in entries:
+            path = verified_path(art, e)
+            logits, rec = pte.run(prefix, binary, path, io_dir / "ids.txt", io_dir / (e["file"] + ".f32"), len(ids), threads=1, pad_id=pad_id, env=env, what="the arm64 ExecuTorch runner")
+            verified_path(art, e)  # unchanged while it ran
+            arm[e["file"]] = logits
+            runs.append({**rec, "sha256": e["sha256"], "machine": "aarch64", "executorch": version, "qemu_cpu": QEMU_CPU, "runner": "pte_runner (C++)"})
+    return runs, arm
 
 
 def check_folder(
@@ -195,28 +231,38 @@ def check_folder(
         io_dir.mkdir(parents=True)
         from ..runners import tokenizer_ids
 
-        spec = {"ids": ids, "tokenizer_ids": tokenizer_ids(manifest), "artifacts": {e["file"]: {"format": e["format"], "precision": e["precision"]} for e in entries}}
-        (io_dir / "inputs.json").write_text(json.dumps(spec))
-        package = io_dir / "pkg"
-        # The runner imports albert-edge's own runners from this copy (pure Python; the aarch64 root has
-        # numpy, onnxruntime and ai_edge_litert, and the x86 site-packages cannot go on its path).
-        shutil.copytree(Path(__file__).resolve().parents[1], package / "albert_edge", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "data"))
         t0 = time.perf_counter()
-        with step(f"running {len(entries)} artifact(s) on emulated aarch64 ({QEMU_CPU})", quiet):
-            paths = [str(verified_path(art, e)) for e in entries]
-            r = run_in_root(root, qemu, [str(RUNNER_SCRIPT), "--package", str(package), "--inputs", str(io_dir / "inputs.json"), "--out", str(io_dir), *paths], "the arm64 runner")
-        runs = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
-        for run_rec in runs:  # the bytes the emulated runtime loaded are the ones the manifest describes
-            e = next((e for e in entries if e["file"] == run_rec.get("file")), None)
-            if e is not None and run_rec.get("sha256") != e["sha256"]:
-                raise AlbertEdgeError(f"{art / e['file']} changed while the arm64 check ran (sha256 differs from the manifest)")
-        arm = {e["file"]: np.load(io_dir / (e["file"] + ".npy")) for e in entries if (io_dir / (e["file"] + ".npy")).is_file()}
+        runs, arm = [], {}
+        in_python = [e for e in entries if formats.arm64_runner(e["format"]) == "python"]
+        native = [e for e in entries if formats.arm64_runner(e["format"]) == "native"]
+        if in_python:
+            spec = {"ids": ids, "tokenizer_ids": tokenizer_ids(manifest), "artifacts": {e["file"]: {"format": e["format"], "precision": e["precision"]} for e in in_python}}
+            (io_dir / "inputs.json").write_text(json.dumps(spec))
+            package = io_dir / "pkg"
+            # The runner imports albert-edge's own runners from this copy (pure Python; the aarch64 root has
+            # numpy, onnxruntime and ai_edge_litert, and the x86 site-packages cannot go on its path).
+            shutil.copytree(Path(__file__).resolve().parents[1], package / "albert_edge", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "data"))
+            with step(f"running {len(in_python)} artifact(s) on emulated aarch64 ({QEMU_CPU})", quiet):
+                paths = [str(verified_path(art, e)) for e in in_python]
+                r = run_in_root(root, qemu, [str(RUNNER_SCRIPT), "--package", str(package), "--inputs", str(io_dir / "inputs.json"), "--out", str(io_dir), *paths], "the arm64 runner")
+            runs += [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+            for run_rec in runs:  # the bytes the emulated runtime loaded are the ones the manifest describes
+                e = next((e for e in in_python if e["file"] == run_rec.get("file")), None)
+                if e is not None and run_rec.get("sha256") != e["sha256"]:
+                    raise AlbertEdgeError(f"{art / e['file']} changed while the arm64 check ran (sha256 differs from the manifest)")
+            arm.update({e["file"]: np.load(io_dir / (e["file"] + ".npy")) for e in in_python if (io_dir / (e["file"] + ".npy")).is_file()})
+        if native:
+            runs_native, arm_native = _run_native(art, native, ids, pad_id, root, qemu, io_dir, quiet)
+            runs += runs_native
+            arm.update(arm_native)
         emulated_s = time.perf_counter() - t0
     finally:
         if tmp_ctx:
             tmp_ctx.cleanup()
     results = evaluate(entries, ref, x86, arm, labels, thresholds)
-    env = {k: v for k, v in (runs[0] if runs else {}).items() if k in ("machine", "python", "numpy", "onnxruntime", "ai-edge-litert", "qemu_cpu")}
+    env = {}
+    for run_rec in runs:  # the Python runner's records name the Python side, the native runner's executorch
+        env.update({k: v for k, v in run_rec.items() if k in ("machine", "python", "numpy", "onnxruntime", "ai-edge-litert", "executorch", "qemu_cpu") and k not in env})
     return {
         "created": _now(),
         "artifacts_dir": str(art),

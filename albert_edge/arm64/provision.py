@@ -26,6 +26,10 @@ SUITE = "bookworm"  # Python 3.11, the x86 venv's version: one wheel tag for bot
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 QEMU_CPU = "cortex-a76"
 WHEELS = ("numpy", "onnxruntime", "ai-edge-litert")
+# Installed without dependencies when the x86 environment has them: executorch's would pull torch
+# (427 MB for aarch64), which the C++ runner (pte.py) does not need.
+NO_DEPS_WHEELS = ("executorch",)
+BIN = "opt/albert-edge/bin"  # inside the root: the cross-compiled ExecuTorch runner
 # pip matches a --platform tag exactly (it does not widen manylinux_2_28 to older tags), and the
 # wheels are tagged variously: onnxruntime 2_27/2_28, ai-edge-litert 2_27, numpy 2_17/2_28.
 WHEEL_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
@@ -100,12 +104,15 @@ def ensure_tools(install: bool = True, quiet: bool = False) -> tuple[str, str]:
 
 # -- the aarch64 root ------------------------------------------------------------------------------
 def wheel_pins() -> dict[str, str]:
-    """The x86 environment's versions: both sides must run the same runtime releases."""
+    """The x86 environment's versions: both sides must run the same runtime releases (the optional
+    NO_DEPS_WHEELS only when installed here)."""
     pins = {}
-    for name in WHEELS:
+    for name in WHEELS + NO_DEPS_WHEELS:
         try:
             pins[name] = _md.version(name)
         except _md.PackageNotFoundError:
+            if name in NO_DEPS_WHEELS:
+                continue
             raise AlbertEdgeError(f"{name} is not installed in this environment (run `make env`)") from None
     return pins
 
@@ -160,14 +167,18 @@ def _install_wheels(root: Path, pins: dict[str, str], py_version: str, quiet: bo
         shutil.rmtree(site)
     site.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".site.", dir=site.parent))
-    reqs = [f"{n}=={v}" for n, v in pins.items()]
+    # A local version ("1.5.1+cpu") names the x86 build; the aarch64 wheel of that release has none.
+    reqs = [f"{n}=={v.split('+')[0]}" for n, v in pins.items() if n not in NO_DEPS_WHEELS]
+    no_deps = [f"{n}=={v.split('+')[0]}" for n, v in pins.items() if n in NO_DEPS_WHEELS]
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-warn-conflicts", "--disable-pip-version-check", "--only-binary=:all:"]
     for plat in WHEEL_PLATFORMS:
         cmd += ["--platform", plat]
-    cmd += ["--python-version", py_version, "--implementation", "cp", "--target", str(tmp), *reqs]
+    cmd += ["--python-version", py_version, "--implementation", "cp", "--target", str(tmp)]
     try:
-        with step(f"installing aarch64 wheels {' '.join(reqs)} (cp{py_version.replace('.', '')})", quiet):
-            _run(cmd, "pip install of the aarch64 wheels")
+        with step(f"installing aarch64 wheels {' '.join(reqs + no_deps)} (cp{py_version.replace('.', '')})", quiet):
+            _run(cmd + reqs, "pip install of the aarch64 wheels")
+            if no_deps:
+                _run(cmd + ["--no-deps", *no_deps], "pip install of the aarch64 wheels (without dependencies)")
         os.replace(tmp, site)
     finally:
         if tmp.exists():
@@ -233,6 +244,23 @@ def qemu_command(root: Path, qemu: str, args: list[str]) -> tuple[list[str], dic
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     return [qemu, "-L", str(root), str(root_python(root)), *args], env
+
+
+def pte_runner(root: Path, install_tools: bool = True, quiet: bool = False) -> Path:
+    """The ExecuTorch C++ runner cross-compiled against the root's aarch64 executorch wheel (cached in ROOT/BIN)."""
+    from . import pte
+
+    site = root / SITE
+    if not (site / "executorch").is_dir():
+        raise AlbertEdgeError(f"{root} has no aarch64 executorch wheel (install executorch here, then rerun: the root's wheels follow this environment's)")
+    cxx = pte.ensure_cross_compiler(install_tools, quiet)
+    return pte.build(cxx, pte.executorch_dir(site), root / BIN, rpath=False, quiet=quiet)
+
+
+def native_command(root: Path, qemu: str) -> tuple[list[str], dict]:
+    """(prefix, env) to run an aarch64 executable of the root under qemu, with the executorch wheel's libraries."""
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "QEMU_CPU": QEMU_CPU, "LD_LIBRARY_PATH": str(root / SITE / "executorch" / "lib")}
+    return [qemu, "-L", str(root)], env
 
 
 def run_in_root(root: Path, qemu: str, args: list[str], what: str, timeout: float = 1800) -> subprocess.CompletedProcess:

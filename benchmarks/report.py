@@ -66,7 +66,8 @@ def markdown(result: dict, files: dict[str, str] | None = None) -> str:
     m = result["model"]
     s = result["settings"]
     md = [f"# albert-edge benchmark: {m['name']} on {h['hostname']}", ""]
-    md.append(f"{result['created']} · {h['cpu_model']} ({', '.join(h['cpu_flags']) or 'no flags read'}) · "
+    ident = f" [{h['cpu_id']}]" if h.get("cpu_id") else ""
+    md.append(f"{result['created']} · {h['cpu_model']}{ident} ({', '.join(h['cpu_flags']) or 'no flags read'}) · "
               f"{h['cores_logical']} logical cores · {_mib(h.get('ram_bytes'))} MiB RAM · {h.get('os', '')} · Python {h.get('python', '')}")
     md.append("")
     la, lb = h.get("load_avg_start"), h.get("load_avg_end")

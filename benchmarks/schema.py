@@ -15,6 +15,7 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
     "platform": "desktop" | "android",
     "hostname": str,
     "cpu_model": str,                                # /proc/cpuinfo "model name" or Android SoC
+    "cpu_id": str (opt),                             # "AuthenticAMD family 25 model 1 stepping 1": the core behind a masked model name
     "cpu_flags": [str],                              # relevant ones: avx2, avx512f, avx512_vnni, avx_vnni, fma, f16c, asimddp, i8mm ...
     "cores_logical": int,
     "cores_physical": int (opt),
@@ -191,6 +192,7 @@ def problems(result) -> list[str]:
         c.field(host, "platform", "host", lambda v: v in PLATFORMS, f"one of {PLATFORMS}")
         c.field(host, "hostname", "host", lambda v: isinstance(v, str), "a string")
         c.field(host, "cpu_model", "host", lambda v: isinstance(v, str), "a string")
+        c.field(host, "cpu_id", "host", lambda v: isinstance(v, str), "a string", optional=True)
         c.field(host, "cpu_flags", "host", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings")
         c.field(host, "cores_logical", "host", lambda v: _int(v) and v > 0, "a positive integer")
         for k in ("load_avg_start", "load_avg_end"):

@@ -266,6 +266,7 @@ def test_schema_accepts_real_result_and_rejects_broken_ones(cli_run):
 
     assert any("schema_version" in p for p in broken(lambda r: r.update(schema_version=99)))
     assert any("host.cpu_model" in p for p in broken(lambda r: r["host"].pop("cpu_model")))
+    assert good["host"]["cpu_id"] is not None and any("host.cpu_id" in p for p in broken(lambda r: r["host"].update(cpu_id=25)))
     assert any("format" in p for p in broken(lambda r: r["artifacts"][0].update(format="coreml")))
     assert any("duplicate" in p for p in broken(lambda r: r["artifacts"].append(copy.deepcopy(r["artifacts"][0]))))
     assert any("ordered" in p for p in broken(lambda r: r["artifacts"][0]["latency"][0]["ms"].update(p10=1e9)))
@@ -412,8 +413,22 @@ def test_busy_machine_rule_is_shared_by_report_and_settle_command(cli_run):
     assert "The machine was busy" in markdown(result)
     result["host"]["load_avg_start"] = [1.0, 0.0, 0.0]
     assert "The machine was quiet." in markdown(result)
+    result["host"]["cpu_id"] = "AuthenticAMD family 25 model 1 stepping 1"
+    assert "[AuthenticAMD family 25 model 1 stepping 1]" in markdown(result)
     # benchmarks/run_all.sh waits while `python -m ... busy` exits 0; misuse must not read as busy
     bad = subprocess.run([sys.executable, "-m", "albert_edge.benchmarks.machine", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage" in bad.stderr
     ok = subprocess.run([sys.executable, "-m", "albert_edge.benchmarks.machine", "busy"], capture_output=True)
     assert ok.returncode in (0, 1)
+
+
+def test_cpu_id_names_the_core_behind_a_masked_model_name():
+    from albert_edge.benchmarks.machine import cpu_id, host_info
+
+    x86 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\nstepping\t: 1\n"
+           "flags\t\t: avx2\n\nprocessor\t: 1\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n")
+    assert cpu_id(x86) == "AuthenticAMD family 25 model 1 stepping 1"  # the first processor only; "model name" is not "model"
+    arm = "processor\t: 0\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\n"
+    assert cpu_id(arm) == "implementer 0x41 part 0xd0b variant 0x4"
+    assert cpu_id("") == ""
+    assert isinstance(host_info()["cpu_id"], str)

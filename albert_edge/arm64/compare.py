@@ -127,11 +127,10 @@ def format_table(report: dict) -> str:
             )
         )
     env = report.get("arm64_environment", {})
-    lines = [
-        f"arm64 parity: {report['sentences']} sentences from {report['data']} on emulated aarch64 "
-        f"(qemu {env.get('qemu_cpu', QEMU_CPU)}, python {env.get('python', '?')}, onnxruntime {env.get('onnxruntime', '?')}, "
-        f"ai-edge-litert {env.get('ai-edge-litert', '?')}" + (f", executorch {env['executorch']} via its C++ runtime" if env.get("executorch") else "") + ")"
-    ]
+    parts = [f"qemu {env.get('qemu_cpu', QEMU_CPU)}"]  # the runtimes that ran (a .pte-only check has no Python side)
+    parts += [f"{k} {env[k]}" for k in ("python", "onnxruntime", "ai-edge-litert") if env.get(k)]
+    parts += [f"executorch {env['executorch']} via its C++ runtime"] if env.get("executorch") else []
+    lines = [f"arm64 parity: {report['sentences']} sentences from {report['data']} on emulated aarch64 ({', '.join(parts)})"]
     lines += render(rows)
     for a in report["artifacts"]:
         x, r = a.get("x86_vs_pytorch"), a["arm64_vs_pytorch"]

@@ -26,7 +26,7 @@ test: env
 apk: env
 	bash android_demo/build_apk.sh
 
-# Correctness of the fp32/int8 ONNX and TFLite artifacts on aarch64 kernels, under qemu (docs/arm64.md).
+# Correctness of the fp32/int8 ONNX, TFLite and ExecuTorch artifacts on aarch64 kernels, under qemu (docs/arm64.md).
 arm64-parity: env
 	$(CLI) arm64-parity
 

@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default=str(DEFAULT_ROOT), help="cached aarch64 root (default %(default)s)")
     p.add_argument("--work", default=str(DEFAULT_WORK), help="scratch folder for the checkpoint, artifacts and logits (default %(default)s)")
     p.add_argument("--rebuild-root", action="store_true", help="rebuild the aarch64 root from scratch")
-    p.add_argument("--no-install", action="store_true", help="never apt-get install debootstrap/qemu-user-static")
+    p.add_argument("--no-install", action="store_true", help="never apt-get install debootstrap/qemu-user-static/g++-aarch64-linux-gnu")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON here (default: WORK/arm64-parity.json)")
     p.add_argument("--quiet", action="store_true")
 
@@ -63,7 +63,8 @@ def run(args) -> int:
     else:
         art = build_artifacts(work, Path(args.model) if args.model else None, args.quiet)
     files = [f.strip() for f in args.files.split(",") if f.strip()] if args.files else None
-    report = check_folder(art, root, files=files, data=args.data, limit=args.limit, model_dir=args.model, work=work, quiet=args.quiet)
+    report = check_folder(art, root, files=files, data=args.data, limit=args.limit, model_dir=args.model, work=work, quiet=args.quiet,
+                          install_tools=not args.no_install)
     report["total_seconds"] = round(time.perf_counter() - t0, 1)
     from ..fsutil import write_text_atomic
 

@@ -142,7 +142,8 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _run_native(art: Path, entries: list[dict], ids: list[list[int]], pad_id: int, root: Path, qemu: str, io_dir: Path, quiet: bool) -> tuple[list[dict], dict]:
+def _run_native(art: Path, entries: list[dict], ids: list[list[int]], pad_id: int, root: Path, qemu: str, io_dir: Path, quiet: bool,
+                install_tools: bool = True) -> tuple[list[dict], dict]:
     """The .pte files through the cross-compiled ExecuTorch C++ runner under qemu (arm64/pte.py): one text
     per call, as ExecuTorchRunner feeds them on x86. The bytes are checked against the manifest before
     and after the run (the runner itself does not hash them)."""
@@ -151,7 +152,7 @@ def _run_native(art: Path, entries: list[dict], ids: list[list[int]], pad_id: in
     from . import pte
     from .provision import native_command, pte_runner, read_stamp
 
-    binary = pte_runner(root, quiet=quiet)
+    binary = pte_runner(root, install_tools=install_tools, quiet=quiet)
     prefix, env = native_command(root, qemu)
     pte.write_ids(ids, io_dir / "ids.txt")
     version = ((read_stamp(root) or {}).get("wheels") or {}).get("executorch", "?")
@@ -176,6 +177,7 @@ def check_folder(
     thresholds=None,
     work: Path | None = None,
     quiet: bool = False,
+    install_tools: bool = True,
 ) -> dict:
     """Run the artifacts of `art` on x86 and emulated aarch64 and compare (no gate raised here)."""
     from ..checkpoint import load_checkpoint
@@ -251,7 +253,7 @@ def check_folder(
                     raise AlbertEdgeError(f"{art / e['file']} changed while the arm64 check ran (sha256 differs from the manifest)")
             arm.update({e["file"]: np.load(io_dir / (e["file"] + ".npy")) for e in in_python if (io_dir / (e["file"] + ".npy")).is_file()})
         if native:
-            runs_native, arm_native = _run_native(art, native, ids, pad_id, root, qemu, io_dir, quiet)
+            runs_native, arm_native = _run_native(art, native, ids, pad_id, root, qemu, io_dir, quiet, install_tools)
             runs += runs_native
             arm.update(arm_native)
         emulated_s = time.perf_counter() - t0

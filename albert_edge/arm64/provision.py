@@ -77,25 +77,30 @@ def find_qemu() -> str | None:
     return shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
 
 
+def apt_install(missing: list[str], packages: list[str], need: str, install: bool, quiet: bool) -> None:
+    """apt-get install `packages` (as root, when allowed), or one line saying why not and the command to run."""
+    apt = shutil.which("apt-get")
+    if not install or not apt or os.geteuid() != 0:
+        why = "not allowed (--no-install)" if not install else ("apt-get not found" if not apt else "not root")
+        raise AlbertEdgeError(f"{need} and cannot install {'them' if len(missing) > 1 else 'it'} ({why}); install with: apt-get install {' '.join(packages)}")
+    from ..progress import step
+
+    with step(f"installing {' '.join(missing)} with apt-get", quiet):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]):
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
+                raise AlbertEdgeError(f"`{' '.join(cmd)}` failed: {tail[0][:200]}")
+
+
 def ensure_tools(install: bool = True, quiet: bool = False) -> tuple[str, str]:
     """(debootstrap, qemu-aarch64) paths; installs both with apt-get when missing and allowed."""
     debootstrap, qemu = shutil.which("debootstrap"), find_qemu()
     if debootstrap and qemu:
         return debootstrap, qemu
     missing = [n for n, p in (("debootstrap", debootstrap), ("qemu-user-static", qemu)) if not p]
-    apt = shutil.which("apt-get")
-    if not install or not apt or os.geteuid() != 0:
-        why = "not allowed (--no-install)" if not install else ("apt-get not found" if not apt else "not root")
-        raise AlbertEdgeError(f"arm64 parity needs {' and '.join(missing)} and cannot install them ({why}); install with: apt-get install debootstrap qemu-user-static")
-    from ..progress import step
-
-    with step(f"installing {' '.join(missing)} with apt-get", quiet):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", "debootstrap", "qemu-user-static"]):
-            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            if r.returncode != 0:
-                tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
-                raise AlbertEdgeError(f"`{' '.join(cmd)}` failed: {tail[0][:200]}")
+    apt_install(missing, ["debootstrap", "qemu-user-static"], f"arm64 parity needs {' and '.join(missing)}", install, quiet)
     debootstrap, qemu = shutil.which("debootstrap"), find_qemu()
     if not (debootstrap and qemu):
         raise AlbertEdgeError("apt-get installed debootstrap/qemu-user-static but qemu-aarch64 is still not on PATH")

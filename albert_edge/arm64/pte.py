@@ -100,22 +100,12 @@ def build_native(out_dir: Path, quiet: bool = True) -> Path:
 
 def ensure_cross_compiler(install: bool = True, quiet: bool = False) -> str:
     """aarch64-linux-gnu-g++; installed with apt-get (Debian's g++-aarch64-linux-gnu) when missing and allowed."""
+    from .provision import apt_install
+
     found = shutil.which(CROSS_CXX)
     if found:
         return found
-    apt = shutil.which("apt-get")
-    if not install or not apt or os.geteuid() != 0:
-        why = "not allowed (--no-install)" if not install else ("apt-get not found" if not apt else "not root")
-        raise AlbertEdgeError(f"the arm64 check of .pte files needs {CROSS_CXX} and cannot install it ({why}); install with: apt-get install {CROSS_PACKAGE}")
-    from ..progress import step
-
-    with step(f"installing {CROSS_PACKAGE} with apt-get", quiet):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", CROSS_PACKAGE]):
-            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            if r.returncode != 0:
-                tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
-                raise AlbertEdgeError(f"`{' '.join(cmd)}` failed: {tail[0][:200]}")
+    apt_install([CROSS_PACKAGE], [CROSS_PACKAGE], f"the arm64 check of .pte files needs {CROSS_CXX}", install, quiet)
     found = shutil.which(CROSS_CXX)
     if not found:
         raise AlbertEdgeError(f"apt-get installed {CROSS_PACKAGE} but {CROSS_CXX} is still not on PATH")

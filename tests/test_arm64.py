@@ -8,7 +8,6 @@ ONNX and a corrupted fp32 TFLite artifact fail the check while the intact ones p
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -17,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from albert_edge import arm64
+from albert_edge import arm64, formats
 from albert_edge.errors import AlbertEdgeError, ParityError
 from albert_edge.parity import Thresholds
 
 # The .pte files take part when the executorch extra is installed (`make env` installs it).
-PTE = ("model.pte", "model.int8.pte") if importlib.util.find_spec("executorch") else ()
+PTE = ("model.pte", "model.int8.pte") if formats.available(formats.get("executorch")) else ()
 
 # ---------------------------------------------------------------------------------------- fast
 
@@ -119,8 +118,6 @@ def test_missing_cross_compiler_gives_one_clear_line(monkeypatch, tmp_path):
 
 
 def test_registry_says_how_each_format_runs_on_arm64():
-    from albert_edge import formats
-
     assert formats.arm64_runner("onnx") == "python" and formats.arm64_runner("tflite") == "python"
     assert formats.arm64_runner("executorch") == "native"
     assert "model.int8.pte" in arm64.DEFAULT_FILES and formats.arm64_runner("mediapipe") == ""

@@ -46,7 +46,7 @@ def build_artifacts(work: Path, model_dir: Path | None, quiet: bool, buckets: st
         ["export", "tflite", "--model", str(model_dir), "--buckets", buckets, "--overwrite", *q, str(art)],
         ["quantize", "tflite", "--overwrite", *q, str(art)],
     ]
-    if _installed(formats.get("executorch").optional_module):  # an optional extra (`make env` installs it)
+    if formats.available(formats.get("executorch")):  # an optional extra (`make env` installs it)
         steps += [
             ["export", "executorch", "--model", str(model_dir), "--max-length", max_len, "--overwrite", *q, str(art)],
             ["quantize", "executorch", "--overwrite", *q, str(art)],
@@ -57,12 +57,6 @@ def build_artifacts(work: Path, model_dir: Path | None, quiet: bool, buckets: st
         if code != 0:
             raise AlbertEdgeError(f"`albert-edge {' '.join(argv)}` failed (exit {code})")
     return art
-
-
-def _installed(module: str | None) -> bool:
-    import importlib.util
-
-    return module is None or importlib.util.find_spec(module) is not None
 
 
 # -- comparing -------------------------------------------------------------------------------------

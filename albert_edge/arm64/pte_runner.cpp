@@ -5,7 +5,7 @@
 // runtime libraries (libexecutorch.so, the XNNPACK backend, the portable/optimized and quantized
 // kernels) need only libc/libstdc++. This program uses exactly those libraries of the aarch64 wheel,
 // i.e. the XNNPACK Arm micro-kernels a phone runs. The same source built natively against the x86
-// wheel must give the same logits as ExecuTorchRunner (tests/test_executorch_native.py), so an
+// wheel must give the same logits as ExecuTorchRunner (tests/test_executorch.py), so an
 // aarch64-vs-x86 difference is the ISA's, not the runner's.
 //
 // It feeds the program as ExecuTorchRunner does: one text per call, input_ids / attention_mask /
@@ -14,7 +14,7 @@
 // the program loads (the backend option ExecuTorchRunner sets, and what ExecuTorch's Android build
 // preset compiles in).
 //
-// usage: pte_runner MODEL.pte IDS.txt OUT.f32 [--threads N] [--pad-id P] [--no-weight-cache]
+// usage: pte_runner MODEL.pte IDS.txt OUT.f32 [--threads N] [--pad-id P]
 //   IDS.txt: one text per line, its token ids separated by spaces.
 //   OUT.f32: float32 logits, row-major [texts, labels].
 //   stdout:  one JSON line {"file", "texts", "labels", "weight_cache", "threads", "seconds"}.
@@ -98,35 +98,33 @@ std::vector<std::vector<int64_t>> read_ids(const char* path) {
 }
 
 // XNNPACK's weight cache: one packed copy of ALBERT's shared layer instead of one per application.
-bool enable_weight_cache(bool on) {
+// True when the backend reads the option back as on.
+bool enable_weight_cache() {
   BackendOptions<1> opts;
-  if (opts.set_option("weight_cache_enabled", on) != Error::Ok) return false;
+  if (opts.set_option("weight_cache_enabled", true) != Error::Ok) return false;
   if (executorch::runtime::set_option("XnnpackBackend", opts.view()) != Error::Ok) return false;
   BackendOptions<1> back;
-  back.set_option("weight_cache_enabled", !on);
+  back.set_option("weight_cache_enabled", false);
   if (executorch::runtime::get_option("XnnpackBackend", back.view()) != Error::Ok) return false;
   const bool* v = std::get_if<bool>(&back.view()[0].value);
-  return v != nullptr && *v == on;
+  return v != nullptr && *v;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 4) fail("usage: pte_runner MODEL.pte IDS.txt OUT.f32 [--threads N] [--pad-id P] [--no-weight-cache]");
+  if (argc < 4) fail("usage: pte_runner MODEL.pte IDS.txt OUT.f32 [--threads N] [--pad-id P]");
   const char* model_path = argv[1];
   const char* ids_path = argv[2];
   const char* out_path = argv[3];
   int threads = 0;
   int64_t pad_id = 0;
-  bool weight_cache = true;
   for (int i = 4; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) {
       threads = std::atoi(argv[++i]);
     } else if (a == "--pad-id" && i + 1 < argc) {
       pad_id = std::atoll(argv[++i]);
-    } else if (a == "--no-weight-cache") {
-      weight_cache = false;
     } else {
       fail("unknown option " + a);
     }
@@ -136,7 +134,7 @@ int main(int argc, char** argv) {
   auto* pool = executorch::extension::threadpool::get_threadpool();
   if (threads > 0 && pool != nullptr) pool->_unsafe_reset_threadpool(static_cast<uint32_t>(threads));
   const size_t thread_count = pool != nullptr ? pool->get_thread_count() : 1;
-  const bool cache_on = enable_weight_cache(weight_cache) && weight_cache;
+  const bool cache_on = enable_weight_cache();
 
   const auto texts = read_ids(ids_path);
   const auto t0 = std::chrono::steady_clock::now();

@@ -87,6 +87,26 @@ def cli():
 
 
 @pytest.fixture(scope="session")
+def demo_pipeline(tmp_path_factory):
+    """`albert-edge pipeline` on the embedded (trained) demo model, every format, default gate, run once.
+
+    Data: SST-2 dev when ../shared has it (CI does; the real-data gate), else the shipped samples.
+    Shared by test_realdata.py, test_pipeline.py and test_arm64.py (which copy before modifying):
+    one ~2.5 min run instead of three exports of their own.
+    """
+    from types import SimpleNamespace
+
+    from albert_edge.data import DEMO_MODEL_DIR, SAMPLES_TSV, sst2_dev
+
+    assert (DEMO_MODEL_DIR / "config.json").is_file(), "the embedded demo model is missing from the repository"
+    dev = sst2_dev()
+    data = dev or SAMPLES_TSV
+    out = tmp_path_factory.mktemp("demo-pipeline") / "demo"
+    r = run_cli("pipeline", "--output", out, "--data", data, "--no-bench", timeout=1800)
+    return SimpleNamespace(folder=out, result=r, data=data, real=dev is not None)
+
+
+@pytest.fixture(scope="session")
 def fragile_ckpt(tmp_path_factory, tiny_ckpt):
     """A checkpoint whose decision int8 cannot keep: the classifier reads one pooler unit whose values
     span less than one step of the dynamic uint8 activation grid (measured: fp32 max |Δ| 1e-6, int8

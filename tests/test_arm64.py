@@ -1,9 +1,10 @@
 """ARM64 parity (albert_edge/arm64.py + arm64/runner.py).
 
-Fast tests cover the gate logic, mirror discovery and the error for missing tools. The slow test
-exports a tiny checkpoint with the project's CLI, runs it on emulated aarch64 (building the cached
-root in .cache/arm64-root first if needed: ~1 min of downloads) and checks that a corrupted int8
-ONNX and a corrupted fp32 TFLite artifact fail the check while the intact ones pass.
+Fast tests cover the gate logic, mirror discovery, the export steps of the default run and the error
+for missing tools. The slow test runs the trained demo model's artifacts (conftest.demo_pipeline, every
+format) on emulated aarch64 (building the cached root in .cache/arm64-root first if needed: ~1 min of
+downloads) and checks that a corrupted int8 ONNX, fp32 TFLite and fp32 .pte fail the check while the
+intact ones pass.
 """
 
 from __future__ import annotations
@@ -128,6 +129,32 @@ def test_cpuinfo_describes_an_arm_core():
     assert "model name" not in arm64.CPUINFO  # an x86-style file is what crashes onnxruntime
 
 
+def test_default_run_exports_the_trained_demo_model_in_every_format(tmp_path, monkeypatch):
+    from albert_edge import cli
+    from albert_edge.data import DEMO_MODEL_DIR
+
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 0)
+    art = arm64.build_artifacts(tmp_path, None, quiet=True)
+    assert art == tmp_path / "artifacts"
+    steps = [tuple(a[:2]) for a in seen]
+    want = [("export", "onnx"), ("quantize", "onnx"), ("export", "tflite"), ("quantize", "tflite")]
+    if PTE:
+        want += [("export", "executorch"), ("quantize", "executorch")]
+    assert steps == want
+    for a in seen:
+        assert str(art) in a
+        if a[0] == "export":
+            assert a[a.index("--model") + 1] == str(DEMO_MODEL_DIR)  # trained weights, not a random-init checkpoint
+
+    monkeypatch.setattr(cli, "main", lambda argv: 1 if argv[:2] == ["quantize", "tflite"] else 0)
+    with pytest.raises(AlbertEdgeError, match="albert-edge quantize tflite .* failed"):
+        arm64.build_artifacts(tmp_path, None, quiet=True)
+    monkeypatch.setattr("albert_edge.data.DEMO_MODEL_DIR", tmp_path / "gone")
+    with pytest.raises(AlbertEdgeError, match="demo model is missing"):
+        arm64.build_artifacts(tmp_path, None, quiet=True)
+
+
 # ---------------------------------------------------------------------------------------- slow
 
 
@@ -145,9 +172,12 @@ def arm_root():
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    work = tmp_path_factory.mktemp("arm64")
-    return arm64.build_artifacts(work, None, quiet=True)
+def artifacts(demo_pipeline):
+    """The trained demo model's artifacts, every format (conftest.demo_pipeline; read-only here).
+
+    Trained weights, not random init: a guarantee shown on random weights is not kept."""
+    assert demo_pipeline.result.returncode == 0, demo_pipeline.result.stderr[-3000:]
+    return demo_pipeline.folder
 
 
 def _reseal(folder: Path, file: str) -> None:
@@ -194,10 +224,10 @@ def _scale_fp32_tensor_bytes(path: Path, weights: np.ndarray, factor: float) -> 
 
 @pytest.mark.slow
 def test_arm64_parity_passes_and_a_corrupted_artifact_fails(arm_root, artifacts, tmp_path):
-    report = arm64.check_folder(artifacts, arm_root, limit=24, quiet=True)
+    report = arm64.check_folder(artifacts, arm_root, limit=24, work=tmp_path / "clean", quiet=True)
     by_file = {a["file"]: a for a in report["artifacts"]}
     # `make env` installs the executorch extra, so the .pte files are part of the check (CI included).
-    assert set(by_file) == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", *PTE}
+    assert set(by_file) == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.fp16.tflite", *PTE}
     assert report["arm64_environment"]["machine"] == "aarch64"
     assert report["arm64_environment"]["qemu_cpu"] == "cortex-a76"
     for a in report["artifacts"]:

@@ -7,15 +7,10 @@ import json
 from albert_edge.data import SAMPLES_TSV
 
 
-def test_pipeline_all_formats(cli, tiny_ckpt, tmp_path):
-    out = tmp_path / "art"
-    r = cli(
-        "pipeline", "--model", tiny_ckpt, "--output", out, "--data", SAMPLES_TSV, "--no-bench",
-        "--max-length", "32", "--buckets", "16,32",
-        # Random tiny weights are a worst case for int8; the real-data gate uses the default thresholds.
-        "--int8-min-agreement", "0.85", "--int8-max-accuracy-drop", "0.1",
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
+def test_pipeline_all_formats(demo_pipeline):
+    # The trained demo model under the default gate (conftest.demo_pipeline: SST-2 dev, else the samples).
+    r, out = demo_pipeline.result, demo_pipeline.folder
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "pipeline summary" in r.stdout and "parity gate:   PASSED" in r.stdout
     man = json.loads((out / "manifest.json").read_text())
     files = {a["file"] for a in man["artifacts"]}
@@ -28,6 +23,7 @@ def test_pipeline_all_formats(cli, tiny_ckpt, tmp_path):
     assert ".stage-" not in r.stdout + r.stderr  # the steps run in the staging folder; messages name the real one
     assert f"wrote {out / 'model.tflite'} " in r.stdout
     assert json.loads((out / "parity.json").read_text())["passed"]
+    assert not [p.name for p in out.parent.iterdir() if p.name != out.name]  # no staging folder left beside it
 
 
 def test_pipeline_fails_and_names_the_artifact(cli, fragile_ckpt, tmp_path):

@@ -9,18 +9,13 @@ import json
 
 import pytest
 
-from albert_edge.data import DEMO_MODEL_DIR, sst2_dev
-
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_demo_model_all_formats_pass_default_gate(cli, tmp_path):
-    assert (DEMO_MODEL_DIR / "config.json").is_file(), "the embedded demo model is missing from the repository"
-    dev = sst2_dev()
-    if dev is None:
+def test_demo_model_all_formats_pass_default_gate(demo_pipeline):
+    if not demo_pipeline.real:
         pytest.skip("../shared/data/sst2/dev.tsv is missing: real-data parity not run (CI has it)")
-    out = tmp_path / "demo"
-    r = cli("pipeline", "--output", out, "--data", dev, "--no-bench")
+    r, out = demo_pipeline.result, demo_pipeline.folder
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rep = json.loads((out / "parity.json").read_text())
     assert rep["sentences"] == 872

@@ -41,7 +41,7 @@ HELP = "run the ONNX, TFLite and ExecuTorch artifacts (fp32, fp16, int8) on emul
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--artifacts", metavar="DIR", help="check this existing artifacts folder instead of exporting a fresh one")
-    p.add_argument("--model", metavar="MODEL_DIR", help="checkpoint to export (default: a tiny random ALBERT; the demo model works but is slow under qemu)")
+    p.add_argument("--model", metavar="MODEL_DIR", help="checkpoint to export (default: the embedded demo model, trained on SST-2)")
     p.add_argument("--files", metavar="FILES", help=f"comma-separated artifact files (default: {','.join(DEFAULT_FILES)})")
     p.add_argument("--data", metavar="FILE.tsv", help="labeled sentences (default: the shipped samples)")
     p.add_argument("--limit", type=options.positive_int, default=48, help="sentences to run (default %(default)s; emulation is hundreds of times slower than native)")

@@ -30,13 +30,14 @@ def build_artifacts(work: Path, model_dir: Path | None, quiet: bool, buckets: st
     from ..progress import step
 
     if model_dir is None:
-        from ..testing import make_checkpoint, tokenizer_source
+        from ..data import DEMO_MODEL_DIR
 
-        model_dir = work / "model"
-        with step("making a tiny random ALBERT checkpoint", quiet):
-            if model_dir.exists():
-                shutil.rmtree(model_dir)
-            make_checkpoint(model_dir, tokenizer_source(work / "spm"), seed=0)
+        # The embedded demo model: trained weights (LayerNorm scales/shifts, biases and label margins
+        # of a real fine-tune). A random-init default hid value-dependent behaviour and put labels of
+        # perturbed weights on the decision boundary (docs/arm64.md); under qemu it costs ~1 min.
+        model_dir = DEMO_MODEL_DIR
+        if not (model_dir / "config.json").is_file():
+            raise AlbertEdgeError(f"the embedded demo model is missing ({model_dir}); pass --model MODEL_DIR or --artifacts DIR")
     art = work / "artifacts"
     max_len = buckets.split(",")[-1]
     q = ["--quiet"] if quiet else []

@@ -1,8 +1,8 @@
 """TFLite on the shipped demo checkpoint (models/albert-sst2-demo) and real SST-2 dev data:
 fp32 parity with PyTorch <= 1e-4 and int8 label agreement >= 99.5 % / accuracy drop <= 0.5 pt.
 
-Converts a real-size model, so it is marked slow; skipped with a reason when the demo model or
-../shared is absent.
+Uses the session's one `pipeline` run of the demo model (conftest.demo_pipeline), so it is marked
+slow; skipped with a reason when ../shared is absent.
 """
 
 from __future__ import annotations
@@ -10,29 +10,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from albert_edge.data import DEMO_MODEL_DIR, read_labeled_tsv, sst2_dev
+from albert_edge.data import DEMO_MODEL_DIR, read_labeled_tsv
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 N_TEXTS = 300
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    if not (DEMO_MODEL_DIR / "config.json").is_file():
-        pytest.skip(f"demo model {DEMO_MODEL_DIR} is absent (it is trained by `albert-edge train`)")
-    dev = sst2_dev()
-    if dev is None:
+def demo(demo_pipeline):
+    """The TFLite files of the session's demo `pipeline` run (buckets 32,64,128), checked here by an
+    independent computation (the pipeline's own gate is verify's)."""
+    if not demo_pipeline.real:
         pytest.skip("../shared/data/sst2/dev.tsv is absent")
+    assert demo_pipeline.result.returncode == 0, demo_pipeline.result.stderr[-3000:]
     from albert_edge.checkpoint import load_checkpoint
-    from albert_edge.export.tflite_export import export_tflite
-    from albert_edge.quantize.tflite_quant import quantize_tflite
     from albert_edge.tokenizer import TextEncoder
 
-    folder = tmp_path_factory.mktemp("demo_tflite")
-    export_tflite(DEMO_MODEL_DIR, folder, buckets=(32, 64, 128), quiet=True)
-    quantize_tflite(folder, mode="dynamic", quiet=True)
+    folder = demo_pipeline.folder
     ckpt = load_checkpoint(DEMO_MODEL_DIR)
-    texts, ys = read_labeled_tsv(dev, ckpt.labels, limit=N_TEXTS)
+    texts, ys = read_labeled_tsv(demo_pipeline.data, ckpt.labels, limit=N_TEXTS)
     ids = TextEncoder(ckpt.tokenizer, 128).encode(texts)
     return ckpt, folder, ids, np.asarray(ys)
 

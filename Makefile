@@ -19,8 +19,16 @@ $(STAMP): pyproject.toml constraints.txt
 demo: env
 	$(CLI) pipeline --output artifacts/demo --overwrite
 
+# Two pytest-xdist workers, one test file each at a time (module fixtures are built once): the suite is
+# mostly single-threaded conversion work, so this roughly halves it on 2 cores. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
+
 test: env
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(XDIST) --durations=15
+
+test-fast: env
+	$(PY) -m pytest -q -m "not slow" $(XDIST)
 
 # Signed debug APK of the Android demo, built offline with Debian's tools (docs/android.md).
 apk: env

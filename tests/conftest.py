@@ -91,19 +91,31 @@ def demo_pipeline(tmp_path_factory):
     """`albert-edge pipeline` on the embedded (trained) demo model, every format, default gate, run once.
 
     Data: SST-2 dev when ../shared has it (CI does; the real-data gate), else the shipped samples.
-    Shared by test_realdata.py, test_pipeline.py and test_arm64.py (which copy before modifying):
-    one ~2.5 min run instead of three exports of their own.
+    Shared by test_realdata.py, test_pipeline.py, test_arm64.py, test_tflite_demo.py and
+    test_mediapipe.py (which copy before modifying): one ~2.5 min run instead of exports of their own.
+    Under `make test`'s two pytest-xdist workers the first worker to ask runs it, the other waits for
+    it (a lock in the run's shared temp folder) and reads the same folder and recorded output.
     """
+    import json
     from types import SimpleNamespace
+
+    from filelock import FileLock
 
     from albert_edge.data import DEMO_MODEL_DIR, SAMPLES_TSV, sst2_dev
 
     assert (DEMO_MODEL_DIR / "config.json").is_file(), "the embedded demo model is missing from the repository"
     dev = sst2_dev()
     data = dev or SAMPLES_TSV
-    out = tmp_path_factory.mktemp("demo-pipeline") / "demo"
-    r = run_cli("pipeline", "--output", out, "--data", data, "--no-bench", timeout=1800)
-    return SimpleNamespace(folder=out, result=r, data=data, real=dev is not None)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: one basetemp per worker under the run's
+    out = shared / "demo-pipeline" / "demo"
+    record = shared / "demo-pipeline.json"
+    with FileLock(str(shared / "demo-pipeline.lock")):
+        if not record.is_file():
+            r = run_cli("pipeline", "--output", out, "--data", data, "--no-bench", timeout=1800)
+            record.write_text(json.dumps({"returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}))
+    result = SimpleNamespace(**json.loads(record.read_text()))
+    return SimpleNamespace(folder=out, result=result, data=data, real=dev is not None)
 
 
 @pytest.fixture(scope="session")

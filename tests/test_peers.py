@@ -355,17 +355,25 @@ def test_interference_counts_other_processes_but_not_our_own_children():
     if cpu_busy_seconds() is None:
         pytest.skip("no /proc/stat on this platform")
     burn = "import time\nt=time.time()\nwhile time.time()-t<0.6: pass"
-    with Interference() as own:  # a child we wait for is ours
-        subprocess.run([sys.executable, "-c", burn], check=True)
-    other = subprocess.Popen([sys.executable, "-c", burn.replace("0.6", "1.5")])
-    try:
-        time.sleep(0.2)
-        with Interference() as foreign:  # a process we do not wait for inside the block is someone else
-            time.sleep(0.8)
-    finally:
-        other.wait()
-    assert own.cores is not None and foreign.cores is not None
-    assert foreign.cores > 0.5 and foreign.cores > own.cores + 0.3, (own.cores, foreign.cores)
+    seen = []
+    # Up to 3 tries: `make test` runs two pytest workers, and the other one's bursts land in both
+    # windows at random. Counting our own child as foreign (the bug this catches) fails every try.
+    for _ in range(3):
+        with Interference() as own:  # a child we wait for is ours
+            subprocess.run([sys.executable, "-c", burn], check=True)
+        other = subprocess.Popen([sys.executable, "-c", burn.replace("0.6", "1.5")])
+        try:
+            time.sleep(0.2)
+            with Interference() as foreign:  # a process we do not wait for inside the block is someone else
+                time.sleep(0.8)
+        finally:
+            other.wait()
+        assert own.cores is not None and foreign.cores is not None
+        seen.append((round(own.cores, 2), round(foreign.cores, 2)))
+        if foreign.cores > 0.5 and foreign.cores > own.cores + 0.3:
+            break
+    else:
+        pytest.fail(f"(own, foreign) cores per try: {seen}")
 
 
 def test_executorch_int8_is_compared_with_our_int8_onnx_on_real_sentences():

@@ -52,7 +52,11 @@ done
 if [[ ${#need_pkgs[@]} -gt 0 ]]; then
     [[ $(id -u) -eq 0 ]] || die "missing tools; run: sudo apt-get install ${need_pkgs[*]}"
     say "installing ${need_pkgs[*]} (apt)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+    # One apt at a time: `make test` runs two workers (lock shared with run_jvm_tests.sh and
+    # albert_edge/arm64/provision.py); DPkg::Lock::Timeout waits for any other apt on the machine.
+    ( flock -w 1200 9 && apt-get update -qq -o DPkg::Lock::Timeout=600 \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${need_pkgs[@]}" >/dev/null ) 9>/tmp/albert-edge-apt.lock \
+        || die "apt-get install ${need_pkgs[*]} failed"
 fi
 
 # android.jar (API 23) and the dx dexer are not in bookworm; bullseye's pool on the same mirror has

@@ -22,7 +22,9 @@ shift || true
 JUNIT=/usr/share/java/junit-platform-console-standalone.jar
 if [[ ! -f "$JUNIT" ]]; then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        apt-get install -y -qq junit5 >/dev/null
+        # One apt at a time: `make test` runs two workers, and build_apk.sh / the arm64 check may install
+        # too (same lock file as albert_edge/arm64/provision.py); DPkg::Lock::Timeout waits for any other apt.
+        ( flock -w 1200 9 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 junit5 >/dev/null ) 9>/tmp/albert-edge-apt.lock
     fi
     [[ -f "$JUNIT" ]] || { echo "junit5 console launcher missing: apt-get install junit5" >&2; exit 3; }
 fi

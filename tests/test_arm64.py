@@ -118,6 +118,37 @@ def test_missing_cross_compiler_gives_one_clear_line(monkeypatch, tmp_path):
         pte_runner(tmp_path, install_tools=False)
 
 
+def test_apt_installs_run_one_at_a_time_and_wait_for_other_apt(monkeypatch, tmp_path):
+    """`make test` runs two workers: on a fresh machine two installers at once would collide on dpkg's lock."""
+    import fcntl
+    import subprocess
+
+    from albert_edge.arm64 import provision
+
+    assert provision.APT_LOCK == "/tmp/albert-edge-apt.lock"  # the path the shell installers lock, too
+    monkeypatch.setattr(provision, "APT_LOCK", str(tmp_path / "apt.lock"))
+    monkeypatch.setattr(provision.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(provision.os, "geteuid", lambda: 0)
+    calls = []
+
+    def fake_run(cmd, **kw):
+        with open(tmp_path / "apt.lock", "a") as other:  # a second installer must not get the lock now
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(provision.subprocess, "run", fake_run)
+    provision.apt_install(["zip"], ["zip"], "zip is missing", install=True, quiet=True)
+    assert [c[:2] for c in calls] == [["apt-get", "update"], ["apt-get", "install"]]
+    assert all("DPkg::Lock::Timeout=600" in c for c in calls)
+    with open(tmp_path / "apt.lock", "a") as after:  # released afterwards
+        fcntl.flock(after, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    for script in ("build_apk.sh", "run_jvm_tests.sh"):  # the shell installers take the same lock
+        text = (Path(__file__).resolve().parents[1] / "android_demo" / script).read_text()
+        assert "9>/tmp/albert-edge-apt.lock" in text and "flock -w" in text and "DPkg::Lock::Timeout" in text, script
+
+
 def test_registry_says_how_each_format_runs_on_arm64():
     assert formats.arm64_runner("onnx") == "python" and formats.arm64_runner("tflite") == "python"
     assert formats.arm64_runner("executorch") == "native"

@@ -77,6 +77,9 @@ def find_qemu() -> str | None:
     return shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
 
 
+APT_LOCK = "/tmp/albert-edge-apt.lock"  # shared with android_demo/build_apk.sh and run_jvm_tests.sh
+
+
 def apt_install(missing: list[str], packages: list[str], need: str, install: bool, quiet: bool) -> None:
     """apt-get install `packages` (as root, when allowed), or one line saying why not and the command to run."""
     apt = shutil.which("apt-get")
@@ -85,9 +88,15 @@ def apt_install(missing: list[str], packages: list[str], need: str, install: boo
         raise AlbertEdgeError(f"{need} and cannot install {'them' if len(missing) > 1 else 'it'} ({why}); install with: apt-get install {' '.join(packages)}")
     from ..progress import step
 
-    with step(f"installing {' '.join(missing)} with apt-get", quiet):
+    import fcntl
+
+    with step(f"installing {' '.join(missing)} with apt-get", quiet), open(APT_LOCK, "a") as lock:
+        # One apt at a time among our own installers (`make test` runs two workers; android_demo's
+        # scripts take the same lock); DPkg::Lock::Timeout waits for any other apt on the machine.
+        fcntl.flock(lock, fcntl.LOCK_EX)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]):
+        wait = ["-o", "DPkg::Lock::Timeout=600"]
+        for cmd in (["apt-get", "update", "-q", *wait], ["apt-get", "install", "-y", "-q", "--no-install-recommends", *wait, *packages]):
             r = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if r.returncode != 0:
                 tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]

@@ -34,7 +34,7 @@ def build_artifacts(work: Path, model_dir: Path | None, quiet: bool, buckets: st
 
         # The embedded demo model: trained weights (LayerNorm scales/shifts, biases and label margins
         # of a real fine-tune). A random-init default hid value-dependent behaviour and put labels of
-        # perturbed weights on the decision boundary (docs/arm64.md); under qemu it costs ~1 min.
+        # perturbed weights on the decision boundary (docs/arm64.md). The check takes as long as it did.
         model_dir = DEMO_MODEL_DIR
         if not (model_dir / "config.json").is_file():
             raise AlbertEdgeError(f"the embedded demo model is missing ({model_dir}); pass --model MODEL_DIR or --artifacts DIR")

@@ -26,6 +26,24 @@ def test_pipeline_all_formats(demo_pipeline):
     assert not [p.name for p in out.parent.iterdir() if p.name != out.name]  # no staging folder left beside it
 
 
+def test_pipeline_passes_its_options_to_every_stage(cli, tiny_ckpt, tmp_path):
+    """--max-length, --buckets, --formats and the gate's thresholds reach the stages (the shared demo
+    run above uses the defaults)."""
+    out = tmp_path / "art"
+    r = cli("pipeline", "--model", tiny_ckpt, "--output", out, "--data", SAMPLES_TSV, "--no-bench", "--formats", "onnx,tflite",
+            "--max-length", "24", "--buckets", "16", "--int8-min-agreement", "0.9", "--int8-max-accuracy-drop", "0.05")
+    assert r.returncode == 0, r.stderr[-3000:]
+    man = json.loads((out / "manifest.json").read_text())
+    by_file = {a["file"]: a for a in man["artifacts"]}
+    assert {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite"} <= set(by_file)
+    assert not any(f.endswith(".pte") or "mediapipe" in f for f in by_file)
+    assert man["max_seq_length"] == 24
+    assert [s["seq_len"] for s in by_file["model.int8.tflite"]["signatures"]] == [16, 24]  # --max-length is added as the largest
+    rep = json.loads((out / "parity.json").read_text())
+    assert rep["max_seq_length"] == 24
+    assert (rep["thresholds"]["int8_min_agreement"], rep["thresholds"]["int8_max_accuracy_drop"]) == (0.9, 0.05)
+
+
 def test_pipeline_fails_and_names_the_artifact(cli, fragile_ckpt, tmp_path):
     out = tmp_path / "art"
     # Default gate; the checkpoint's decision does not survive int8 (conftest.fragile_ckpt). A threshold

@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="FILE.tsv", help="labeled sentences (default: the shipped samples)")
     p.add_argument("--limit", type=options.positive_int, default=48, help="sentences to run (default %(default)s; emulation is hundreds of times slower than native)")
     p.add_argument("--root", default=str(DEFAULT_ROOT), help="cached aarch64 root (default %(default)s)")
-    p.add_argument("--work", default=str(DEFAULT_WORK), help="scratch folder for the checkpoint, artifacts and logits (default %(default)s)")
+    p.add_argument("--work", default=str(DEFAULT_WORK), help="scratch folder for the exported artifacts and the logits (default %(default)s)")
     p.add_argument("--rebuild-root", action="store_true", help="rebuild the aarch64 root from scratch")
     p.add_argument("--no-install", action="store_true", help="never apt-get install debootstrap/qemu-user-static/g++-aarch64-linux-gnu")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON here (default: WORK/arm64-parity.json)")

@@ -119,6 +119,14 @@ def demo_pipeline(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def demo_artifacts(demo_pipeline):
+    """The demo pipeline's artifacts folder, for tests that read its files: the run must have passed."""
+    r = demo_pipeline.result
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return demo_pipeline.folder
+
+
+@pytest.fixture(scope="session")
 def fragile_ckpt(tmp_path_factory, tiny_ckpt):
     """A checkpoint whose decision int8 cannot keep: the classifier reads one pooler unit whose values
     span less than one step of the dynamic uint8 activation grid (measured: fp32 max |Δ| 1e-6, int8

@@ -202,15 +202,6 @@ def arm_root():
     return arm64.ensure_root(root, quiet=True)
 
 
-@pytest.fixture(scope="module")
-def artifacts(demo_pipeline):
-    """The trained demo model's artifacts, every format (conftest.demo_pipeline; read-only here).
-
-    Trained weights, not random init: a guarantee shown on random weights is not kept."""
-    assert demo_pipeline.result.returncode == 0, demo_pipeline.result.stderr[-3000:]
-    return demo_pipeline.folder
-
-
 def _reseal(folder: Path, file: str) -> None:
     """Rewrite the manifest's size/sha for a modified file: the check must catch the numbers, not the checksum."""
     from albert_edge.fsutil import sha256_file
@@ -254,8 +245,10 @@ def _scale_fp32_tensor_bytes(path: Path, weights: np.ndarray, factor: float) -> 
 
 
 @pytest.mark.slow
-def test_arm64_parity_passes_and_a_corrupted_artifact_fails(arm_root, artifacts, tmp_path):
-    report = arm64.check_folder(artifacts, arm_root, limit=24, work=tmp_path / "clean", quiet=True)
+def test_arm64_parity_passes_and_a_corrupted_artifact_fails(arm_root, demo_artifacts, tmp_path):
+    # The trained demo model's artifacts, every format (conftest.demo_pipeline; read-only here): trained
+    # weights, not random init, since a guarantee shown on random weights is not kept.
+    report = arm64.check_folder(demo_artifacts, arm_root, limit=24, work=tmp_path / "clean", quiet=True)
     by_file = {a["file"]: a for a in report["artifacts"]}
     # `make env` installs the executorch extra, so the .pte files are part of the check (CI included).
     assert set(by_file) == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.fp16.tflite", *PTE}
@@ -275,7 +268,7 @@ def test_arm64_parity_passes_and_a_corrupted_artifact_fails(arm_root, artifacts,
         assert report["arm64_environment"]["executorch"]
 
     bad = tmp_path / "corrupted"
-    shutil.copytree(artifacts, bad)
+    shutil.copytree(demo_artifacts, bad)
     _negate_int8_classifier(bad / "model.int8.onnx")
     _reseal(bad, "model.int8.onnx")
     from safetensors.numpy import load_file

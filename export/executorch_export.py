@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 from pathlib import Path
 
 from ..errors import AlbertEdgeError
@@ -301,7 +302,6 @@ def _read_pte(path: str | os.PathLike):
 def _xnn_graph_json(blob: bytes) -> dict:
     """Decode one XNNPACK delegate payload with the flatc and the schema the wheel ships."""
     import importlib.resources as res
-    import json
     import tempfile
 
     import executorch.backends.xnnpack.serialization as xs
@@ -315,16 +315,40 @@ def _xnn_graph_json(blob: bytes) -> dict:
         Path(schema).write_bytes(res.files(xs).joinpath("schema.fbs").read_bytes())
         Path(d, "graph.bin").write_bytes(fb)
         _flatc_decompile(d, schema, os.path.join(d, "graph.bin"), ["--raw-binary"])
-        return json.loads(Path(d, "graph.json").read_text())
+        return flatc_json(Path(d, "graph.json").read_text())
+
+
+# flatc writes non-finite floats as bare inf / -inf / nan, which JSON has no spelling for; a ReLU's
+# fused clamp (output_max = +inf) is one. Only value positions are rewritten (after ':', '[' or ',').
+_NON_FINITE = re.compile(r"(?<=[:\[,\s])(-?)(inf|nan)(?=\s*[,\]}])")
+
+
+def flatc_json(text: str) -> dict:
+    """flatc's JSON output, read with its non-finite floats as Python floats."""
+    import json
+
+    return json.loads(_NON_FINITE.sub(lambda m: "NaN" if m.group(2) == "nan" else m.group(1) + "Infinity", text))
 
 
 def _xnn_graphs(program) -> list[dict]:
+    """Every XNNPACK delegate payload's graph, decoded ({} for a payload of another backend).
+
+    A payload with XNNPACK's header that does not decode is an error, not {}: the manifest's op
+    counts and the duplicate-weight guard read these graphs, and an empty one would pass silently."""
+    from executorch.backends.xnnpack.serialization.xnnpack_graph_serialize import XNNHeader
+
     out = []
-    for d in program.backend_delegate_data:
+    for i, d in enumerate(program.backend_delegate_data):
+        blob = bytes(d.data)
         try:
-            out.append(_xnn_graph_json(bytes(d.data)))
+            XNNHeader.from_bytes(blob[: XNNHeader.EXPECTED_LENGTH])
         except Exception:
             out.append({})  # not an XNNPACK payload
+            continue
+        try:
+            out.append(_xnn_graph_json(blob))
+        except Exception as e:
+            raise AlbertEdgeError(f"could not decode XNNPACK delegate payload {i} of the program ({_first_line(e)})") from None
     return out
 
 

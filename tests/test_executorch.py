@@ -286,6 +286,53 @@ def test_entries_store_every_weight_once_and_quantize_every_matmul(et_art):
     assert int8["bytes"] < 1.1 * params + 65536, (int8["bytes"], params)
 
 
+def test_flatc_json_reads_non_finite_floats():
+    from albert_edge.export.executorch_export import flatc_json
+
+    text = '{"a": inf, "b": [-inf, 1.5, nan], "c": {"output_min": 0.0,\n "output_max": inf\n}, "key": "inf", "k2": "x inf"}'
+    got = flatc_json(text)
+    assert got["a"] == float("inf") and got["b"][0] == float("-inf") and got["b"][1] == 1.5 and got["b"][2] != got["b"][2]
+    assert got["c"]["output_max"] == float("inf") and got["key"] == "inf" and got["k2"] == "x inf"
+
+
+def test_a_relu_classifier_exports_with_its_graph_counted(tmp_path, own_spiece_dir):
+    """hidden_act="relu" lowers to fully-connected nodes with a fused clamp to +inf, which flatc writes
+    as a bare `inf`: the graph must still be read (op counts, weight guard), not silently taken as empty."""
+    from albert_edge.export.executorch_export import export_executorch
+    from albert_edge.quantize.executorch_quant import quantize_executorch
+    from albert_edge.testing import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "relu", own_spiece_dir, trained_looking=True, seed=5, hidden_act="relu")
+    fp32 = export_executorch(ckpt, tmp_path / "art", max_length=32, quiet=True)
+    int8 = quantize_executorch(tmp_path / "art", quiet=True)
+    n_mm = 6 * 3 + 3  # 3 applications of the shared layer + projection, pooler, classifier
+    assert fp32["graph"]["weight_matmuls_float"] == n_mm and int8["graph"]["weight_matmuls_integer"] == n_mm
+    assert fp32["graph"]["delegate_partitions"] == 1 and int8["graph"]["delegate_partitions"] == 1
+    for e in (fp32, int8):
+        assert e["weight_guard"]["within_budget"] and e["graph"]["constants"]["duplicate_bytes"] == 0, e["weight_guard"]
+    assert fp32["self_check"]["max_abs_logit_diff"] <= 1e-4
+
+
+def test_an_undecodable_xnnpack_payload_is_an_error(et_art):
+    """A payload with XNNPACK's header whose graph does not decode fails loudly; another backend's is skipped."""
+    from executorch.backends.xnnpack.serialization.xnnpack_graph_serialize import XNNHeader
+
+    from albert_edge.export.executorch_export import _read_pte, _xnn_graphs
+
+    program = _read_pte(et_art["folder"] / "model.pte").program
+    good = _xnn_graphs(program)
+    assert good and all(g.get("xnodes") for g in good)
+    d = program.backend_delegate_data[0]
+    blob = bytearray(bytes(d.data))
+    h = XNNHeader.from_bytes(bytes(blob[: XNNHeader.EXPECTED_LENGTH]))
+    blob[h.flatbuffer_offset : h.flatbuffer_offset + h.flatbuffer_size] = b"\xff" * h.flatbuffer_size
+    d.data = bytes(blob)
+    with pytest.raises(AlbertEdgeError, match="could not decode XNNPACK delegate payload 0"):
+        _xnn_graphs(program)
+    d.data = b"not an xnnpack payload" * 4
+    assert _xnn_graphs(program)[0] == {}
+
+
 def _param_shapes(et_art):
     from albert_edge.weight_guard import parameter_shapes_from_config
 

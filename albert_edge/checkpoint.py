@@ -53,6 +53,23 @@ def labels_from_config(config) -> list[str]:
     return [id2label.get(i, f"LABEL_{i}") for i in range(n)]
 
 
+def _require_single_label_classifier(config, cfg_path: Path) -> None:
+    """Refuse heads whose outputs are not one softmax over classes: the parity gate's agreement and
+    accuracy, `predict`'s label + probability and the Android demo all read the logits that way, so a
+    regression score or independent multi-label sigmoids would come out as a confident wrong label."""
+    problem = getattr(config, "problem_type", None)
+    if int(config.num_labels) < 2:  # transformers itself refuses one label with single_label_classification
+        raise AlbertEdgeError(
+            f"{cfg_path}: num_labels is {config.num_labels} (a regression head); albert-edge exports single-label "
+            "classifiers (num_labels >= 2, one softmax over the classes)"
+        )
+    if problem == "multi_label_classification":
+        raise AlbertEdgeError(
+            f"{cfg_path}: problem_type is multi_label_classification (one sigmoid per label); albert-edge exports "
+            "single-label classifiers (one softmax over the classes)"
+        )
+
+
 def find_weights(model_dir: Path) -> Path:
     for name in WEIGHT_FILES:
         if (model_dir / name).is_file():
@@ -132,6 +149,7 @@ def load_checkpoint(model_dir: str | os.PathLike, with_tokenizer: bool = True) -
             raise AlbertEdgeError(f"{model_dir / 'config.json'}: {key} must be a positive integer")
     if config.hidden_size % config.num_attention_heads:
         raise AlbertEdgeError(f"{model_dir / 'config.json'}: hidden_size is not divisible by num_attention_heads")
+    _require_single_label_classifier(config, model_dir / "config.json")
     # Export needs deterministic graphs; eager attention maps cleanly onto ONNX/TFLite ops.
     config._attn_implementation = "eager"
     weights_file = find_weights(model_dir)

@@ -39,6 +39,13 @@ def test_loaded_weights_equal_saved(grouped_ckpt):
         assert torch.equal(got[k], v), k
 
 
+def _edit_config(d, **changes):
+    cfg = json.loads((d / "config.json").read_text())
+    cfg.pop("num_labels", None)
+    cfg.update(changes)
+    (d / "config.json").write_text(json.dumps(cfg))
+
+
 def _copy(src, tmp_path):
     dst = tmp_path / "m"
     shutil.copytree(src, dst)
@@ -55,8 +62,12 @@ def _copy(src, tmp_path):
         (lambda d: (d / "model.safetensors").unlink(), "has no weights"),
         (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:5000]), "cannot read weights"),
         (lambda d: [(d / n).unlink() for n in ("spiece.model", "tokenizer.json") if (d / n).exists()], "no tokenizer"),
+        (lambda d: _edit_config(d, id2label={"0": "score"}, label2id={"score": 0}), "num_labels is 1 .a regression head"),
+        (lambda d: _edit_config(d, problem_type="multi_label_classification"), "multi_label_classification"),
+        (lambda d: _edit_config(d, id2label={"0": "only"}, label2id={"only": 0}, problem_type="single_label_classification"), "requires .num_labels > 1."),
     ],
-    ids=["missing-folder", "no-config", "corrupt-config", "not-albert", "no-weights", "truncated-weights", "no-tokenizer"],
+    ids=["missing-folder", "no-config", "corrupt-config", "not-albert", "no-weights", "truncated-weights", "no-tokenizer",
+         "regression-head", "multi-label-head", "one-class"],
 )
 def test_user_mistakes_are_one_line_errors(tiny_ckpt, tmp_path, mutate, message):
     d = _copy(tiny_ckpt, tmp_path)

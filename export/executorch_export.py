@@ -181,8 +181,9 @@ def torch_logits(model, ids_list) -> "object":
     return np.stack(out)
 
 
-def self_check(path: Path, ids_list, reference, tolerance: float | None) -> float:
-    """Load the written file with ExecuTorch and compare with PyTorch; returns max |Δlogit|."""
+def self_check(path: Path, ids_list, reference, tolerance: float | None, name: str | None = None) -> float:
+    """Load the written file with ExecuTorch and compare with PyTorch; returns max |Δlogit|.
+    name: the file's final name for messages (path is the staged temporary file)."""
     import numpy as np
 
     from ..executorch_runner import ExecuTorchRunner
@@ -193,10 +194,10 @@ def self_check(path: Path, ids_list, reference, tolerance: float | None) -> floa
     finally:
         runner.close()
     if got.shape != reference.shape or not np.isfinite(got).all():
-        raise AlbertEdgeError(f"{path.name}: ExecuTorch produced bad logits of shape {got.shape}")
+        raise AlbertEdgeError(f"{name or path.name}: ExecuTorch produced bad logits of shape {got.shape}")
     diff = float(np.max(np.abs(got - reference)))
     if tolerance is not None and diff > tolerance:
-        raise AlbertEdgeError(f"{path.name}: max |Δlogit| vs PyTorch is {diff:.2e} (limit {tolerance:.0e}); refusing to write it")
+        raise AlbertEdgeError(f"{name or path.name}: max |Δlogit| vs PyTorch is {diff:.2e} (limit {tolerance:.0e}); refusing to write it")
     return diff
 
 
@@ -242,7 +243,7 @@ def _write_pte(ckpt, folder: Path, max_length: int, quiet: bool, allow_duplicate
         if summary["weight_matmuls_float"] == 0 or summary["weight_matmuls_integer"]:
             raise AlbertEdgeError(f"{PTE_FILE}: expected fp32 XNNPACK matmuls, found {summary['weight_matmuls_integer']} integer / {summary['weight_matmuls_float']} float")
         with step("checking the program against PyTorch", quiet):
-            diff = self_check(tmp, probes, reference, Thresholds().fp32_max_abs)  # the parity gate's fp32 bound
+            diff = self_check(tmp, probes, reference, Thresholds().fp32_max_abs, PTE_FILE)  # the parity gate's fp32 bound
     inputs, outputs = executorch_io(len(ckpt.labels), max_length)
     return artifact_entry(
         folder, PTE_FILE, "executorch", "fp32", inputs, outputs,

@@ -276,10 +276,21 @@ def replace_attention(model: nn.Module) -> int:
     return _replace_modules(model, lambda m: isinstance(m, AlbertAttention), StaticBatchAttention)
 
 
-def replace_gelu_new(model: nn.Module) -> int:
-    from transformers.activations import NewGELUActivation
+def tanh_gelu_classes() -> tuple[type, ...]:
+    """transformers' activations that compute the tanh approximation 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))):
+    gelu_new, gelu_pytorch_tanh / gelu_python_tanh (GELUTanh: F.gelu(approximate="tanh"), which
+    ExecuTorch 1.5.1 lowers to XNNPACK's erf gelu: 1.9e-4 off on a tiny checkpoint, over the fp32
+    gate), gelu_fast (the constant rounded to 0.7978845608) and gelu_accurate. All get GeluNewSigmoid."""
+    import transformers.activations as act
 
-    return _replace_modules(model, lambda m: isinstance(m, NewGELUActivation), lambda m: GeluNewSigmoid())
+    names = ("NewGELUActivation", "GELUTanh", "PytorchGELUTanh", "FastGELUActivation", "AccurateGELUActivation")
+    return tuple(c for c in (getattr(act, n, None) for n in names) if isinstance(c, type))
+
+
+def replace_gelu_new(model: nn.Module) -> int:
+    """Every tanh-approximation GELU (tanh_gelu_classes) -> GeluNewSigmoid; returns how many."""
+    classes = tanh_gelu_classes()
+    return _replace_modules(model, lambda m: isinstance(m, classes), lambda m: GeluNewSigmoid())
 
 
 def apply_rewrites(model: nn.Module) -> dict:

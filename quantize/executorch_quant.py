@@ -184,7 +184,7 @@ def quantize_executorch(
                 raise AlbertEdgeError(f"{fp32_tables - small} large embedding table(s) stayed fp32; refusing to write it")
             guard = _weight_guard(tmp, INT8_FILE, params, "int8", allow_duplicated_weights, embeddings_int8=embeddings == "int8", embedding_min_rows=EMBEDDING_MIN_ROWS)
             with step("checking the program runs (ExecuTorch)", quiet):
-                diff = self_check(tmp, probes, reference, None)
+                diff = self_check(tmp, probes, reference, None, INT8_FILE)
         inputs, outputs = executorch_io(len(manifest["labels"]), max_length)
         details = {
             "tool": "pt2e",

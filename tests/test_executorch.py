@@ -84,13 +84,50 @@ def test_layer_norm_matmul_mean_matches_layer_norm_and_shares_parameters():
     assert not is_averaging_column(torch.full((32,), 1 / 31).numpy().tobytes())
 
 
-def test_gelu_new_sigmoid_matches_transformers():
-    from transformers.activations import NewGELUActivation
+def test_gelu_new_sigmoid_matches_every_tanh_gelu_of_transformers():
+    from transformers.activations import ACT2FN
 
-    from albert_edge.export.executorch_rewrites import GeluNewSigmoid
+    from albert_edge.export.executorch_rewrites import GeluNewSigmoid, tanh_gelu_classes
 
     x = torch.cat([torch.linspace(-12, 12, 8001), 40 * torch.randn(1000)])
-    torch.testing.assert_close(GeluNewSigmoid()(x), NewGELUActivation()(x), atol=1e-6, rtol=1e-6)
+    names = ("gelu_new", "gelu_pytorch_tanh", "gelu_python_tanh", "gelu_fast", "gelu_accurate")
+    for name in names:
+        act = ACT2FN[name]
+        assert isinstance(act, tanh_gelu_classes()), name  # each of them is rewritten
+        torch.testing.assert_close(GeluNewSigmoid()(x), act(x), atol=1e-6, rtol=1e-6, msg=name)
+    # The erf GELU is not a tanh form: XNNPACK's own gelu computes it, it is left alone.
+    assert not isinstance(ACT2FN["gelu"], tanh_gelu_classes())
+
+
+def test_a_gelu_pytorch_tanh_checkpoint_gets_the_sigmoid_form():
+    """gelu_pytorch_tanh is F.gelu(approximate="tanh"), which ExecuTorch 1.5.1 lowers to XNNPACK's erf
+    gelu (1.9e-4 off on a tiny checkpoint, over the fp32 gate): it must be rewritten like gelu_new."""
+    from albert_edge.export.executorch_rewrites import AdditiveMaskLogits, GeluNewSigmoid, apply_rewrites
+    from albert_edge.export.wrappers import logits_only
+
+    orig = _tiny_model(hidden_act="gelu_pytorch_tanh")
+    model = copy.deepcopy(orig)
+    assert apply_rewrites(model)["gelu_new"] == 1
+    assert any(isinstance(m, GeluNewSigmoid) for m in model.modules())
+    ids = torch.tensor([[2, 17, 45, 99, 3]])
+    with torch.no_grad():
+        want = logits_only(orig)(ids, torch.ones_like(ids), torch.zeros_like(ids))
+        got = AdditiveMaskLogits(model)(ids, torch.ones_like(ids), torch.zeros_like(ids))
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_self_check_names_the_final_file_not_the_staged_one(et_art, tmp_path):
+    import shutil
+
+    from albert_edge.export.executorch_export import probe_ids, self_check
+
+    staged = tmp_path / ".model.pte.abc123.pte"
+    shutil.copyfile(et_art["folder"] / "model.pte", staged)
+    probes = probe_ids(300, 16)
+    wrong = np.zeros((len(probes), 2), dtype=np.float32) + 100.0
+    with pytest.raises(AlbertEdgeError, match=r"^model\.pte: max \|Δlogit\| vs PyTorch") as e:
+        self_check(staged, probes, wrong, 1e-4, "model.pte")
+    assert "abc123" not in str(e.value)
 
 
 @pytest.mark.parametrize("batch", [1, 2])

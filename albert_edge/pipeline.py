@@ -56,7 +56,7 @@ def run(args) -> int:
 
     # Everything a user can get wrong is checked before minutes of export work.
     model = Path(args.model) if args.model else demo_model()
-    if model is None or not (model / "config.json").is_file():
+    if not args.model and (model is None or not (model / "config.json").is_file()):
         raise AlbertEdgeError("the embedded demo model ships with the source checkout only (models/albert-sst2-demo); pass --model MODEL_DIR")
     out = Path(args.output) if args.output else default_artifacts(model.name)
     cfg = read_config(model)

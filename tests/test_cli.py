@@ -69,8 +69,11 @@ def _err(capsys):
         (["quantize", "onnx", "{tmp}", "--mode", "static"], "needs --calibration"),
         (["verify", "{tmp}/nothing"], "does not exist"),
         (["predict", "{tmp}/nothing", "hi"], "does not exist"),
+        (["pipeline", "--model", "{tmp}/missing", "--output", "{tmp}/out"], "does not exist"),
+        (["pipeline", "--model", "{tmp}", "--output", "{tmp}/out"], "has no config.json"),
     ],
-    ids=["missing-model", "corrupt-config", "too-long", "quantize-missing", "static-no-calib", "verify-missing", "predict-missing"],
+    ids=["missing-model", "corrupt-config", "too-long", "quantize-missing", "static-no-calib", "verify-missing", "predict-missing",
+         "pipeline-missing-model", "pipeline-folder-without-config"],
 )
 def test_bad_input_one_line_nonzero(argv, message, tmp_path, tiny_ckpt, capsys):
     bad = tmp_path / "bad"

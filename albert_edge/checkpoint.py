@@ -152,6 +152,10 @@ def load_checkpoint(model_dir: str | os.PathLike, with_tokenizer: bool = True) -
     _require_single_label_classifier(config, model_dir / "config.json")
     # Export needs deterministic graphs; eager attention maps cleanly onto ONNX/TFLite ops.
     config._attn_implementation = "eager"
+    # chunk_size_feed_forward is a training-memory knob: the FFN is per token, so chunking it along the
+    # sequence gives the same numbers, but transformers then refuses any length that is not a multiple of
+    # the chunk (ValueError) and the exporters would trace the chunk loop. Run it unchunked.
+    config.chunk_size_feed_forward = 0
     weights_file = find_weights(model_dir)
     tokenizer = load_tokenizer(model_dir) if with_tokenizer else None
     if tokenizer is not None and len(tokenizer) > config.vocab_size:

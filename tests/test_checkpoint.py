@@ -106,3 +106,26 @@ def test_legacy_bin_is_never_unpickled_as_objects(grouped_ckpt, tmp_path, capsys
     with pytest.raises(AlbertEdgeError, match="cannot read weights"):
         load_checkpoint(d)
     assert "unpickled arbitrary code!" not in capsys.readouterr().out
+
+
+def test_feed_forward_chunking_is_turned_off_with_the_same_numbers(tiny_ckpt, tmp_path):
+    """A config saved with chunk_size_feed_forward > 0 loads and runs any length (transformers itself
+    raises for a length that is not a multiple of the chunk), with the chunked model's logits."""
+    import torch
+    from transformers import AlbertConfig, AlbertForSequenceClassification
+
+    d = _copy(tiny_ckpt, tmp_path)
+    _edit_config(d, chunk_size_feed_forward=4)
+    ckpt = load_checkpoint(d)
+    assert ckpt.model.config.chunk_size_feed_forward == 0
+    ids = torch.tensor([[2, 11, 12, 13, 14, 15, 16, 3]])  # 8 tokens: a multiple of 4, so chunked runs too
+    odd = ids[:, :5]
+    cfg = AlbertConfig.from_pretrained(str(d))
+    cfg._attn_implementation = "eager"
+    chunked = AlbertForSequenceClassification.from_pretrained(str(d), config=cfg).eval()
+    assert chunked.config.chunk_size_feed_forward == 4
+    with torch.no_grad():
+        torch.testing.assert_close(ckpt.model(ids).logits, chunked(ids).logits, atol=1e-6, rtol=1e-6)
+        with pytest.raises(ValueError, match="multiple of the chunk size"):
+            chunked(odd)
+        assert torch.isfinite(ckpt.model(odd).logits).all()

@@ -156,6 +156,9 @@ def load_checkpoint(model_dir: str | os.PathLike, with_tokenizer: bool = True) -
     # sequence gives the same numbers, but transformers then refuses any length that is not a multiple of
     # the chunk (ValueError) and the exporters would trace the chunk loop. Run it unchunked.
     config.chunk_size_feed_forward = 0
+    # Output flags saved with a config (return_dict False, hidden states or attentions returned) change
+    # what forward returns, not the logits; every exporter and the parity reference read `.logits` only.
+    config.return_dict, config.output_hidden_states, config.output_attentions = True, False, False
     weights_file = find_weights(model_dir)
     tokenizer = load_tokenizer(model_dir) if with_tokenizer else None
     if tokenizer is not None and len(tokenizer) > config.vocab_size:

@@ -129,3 +129,16 @@ def test_feed_forward_chunking_is_turned_off_with_the_same_numbers(tiny_ckpt, tm
         with pytest.raises(ValueError, match="multiple of the chunk size"):
             chunked(odd)
         assert torch.isfinite(ckpt.model(odd).logits).all()
+
+
+def test_output_flags_saved_in_the_config_do_not_change_what_the_model_returns(tiny_ckpt, tmp_path):
+    import torch
+
+    d = _copy(tiny_ckpt, tmp_path)
+    _edit_config(d, return_dict=False, output_hidden_states=True, output_attentions=True)
+    ids = torch.tensor([[2, 11, 12, 13, 3]])
+    with torch.no_grad():
+        out = load_checkpoint(d).model(ids)
+        want = load_checkpoint(tiny_ckpt).model(ids).logits
+    assert out.hidden_states is None and out.attentions is None
+    torch.testing.assert_close(out.logits, want, atol=0, rtol=0)

@@ -352,8 +352,9 @@ def spm_encode(sp, texts: list[str], cls_id: int, sep_id: int) -> list[list[int]
 
 
 def special_blind_tokenizer(tok):
-    """A copy of the HF tokenizer without its special-token behaviour: no added tokens, and the
-    control/unknown pieces renamed to strings with spaces (which a pre-token never holds)."""
+    """A copy of the HF tokenizer without its special-token behaviour: no special added tokens, and
+    the control/unknown pieces renamed to strings with spaces (which a pre-token never holds).
+    Non-special added tokens stay: a mismatch they cause is not the special-token exception."""
     from tokenizers import Tokenizer
 
     spec = _tokenizer_json(tok)
@@ -362,7 +363,7 @@ def special_blind_tokenizer(tok):
     for i, item in enumerate(spec["model"]["vocab"]):
         if i in control:
             item[0] = f" {item[0]} #{i} "
-    spec["added_tokens"] = []
+    spec["added_tokens"] = [t for t in spec.get("added_tokens") or [] if not t.get("special")]
     return Tokenizer.from_str(json.dumps(spec))
 
 

@@ -54,6 +54,36 @@ def check_same_vocabulary(sp, tokenizer_json: Path) -> None:
             raise AlbertEdgeError(f"{tokenizer_json.parent}: spiece.model and tokenizer.json differ at piece {i} ({sp.id_to_piece(i)!r} vs {piece!r}); they are not the same tokenizer")
 
 
+def _drop_user_defined_added_tokens(tok, spiece: Path) -> int:
+    """Tokenize SentencePiece's user-defined pieces the way SentencePiece does; returns how many were dropped.
+
+    Why: built from a spiece.model alone (no tokenizer.json), transformers 5 registers the model's
+    user-defined pieces (official ALBERT: ( ) " - . – £ €) as added tokens. Added tokens split the text
+    before the Metaspace pre-tokenizer, so every chunk gets its own "▁": "journey ." became ▁journey .
+    and "half-finished" ▁half - ▁finished, where SentencePiece, transformers 4 and a tokenizer.json give
+    ▁journey ▁ . and ▁half - finish ed (848 of 872 SST-2 dev sentences differed). Reloading the files
+    it saves gives the SentencePiece ids again, so an artifacts folder and its source disagreed, and no
+    on-device tokenizer (SentencePiece in MediaPipe, ONNX Runtime extensions, the Android app) can
+    reproduce the split. The Unigram vocabulary already holds those pieces, so without the added tokens
+    they are still one token each, with SentencePiece's spacing."""
+    import json
+
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    from tokenizers import Tokenizer
+
+    m = pb.ModelProto()
+    m.ParseFromString(spiece.read_bytes())
+    user = {i for i, piece in enumerate(m.pieces) if piece.type == piece.USER_DEFINED}
+    spec = json.loads(tok.backend_tokenizer.to_str())
+    added = spec.get("added_tokens") or []
+    keep = [t for t in added if t.get("special") or t.get("id") not in user]
+    if len(keep) == len(added):
+        return 0
+    spec["added_tokens"] = keep
+    tok._tokenizer = Tokenizer.from_str(json.dumps(spec))  # the fast tokenizer's backend (no public setter)
+    return len(added) - len(keep)
+
+
 def load_tokenizer(folder: str | os.PathLike):
     folder = Path(folder)
     if not (folder / "tokenizer.json").is_file() and not (folder / "spiece.model").is_file():
@@ -72,6 +102,8 @@ def load_tokenizer(folder: str | os.PathLike):
         raise AlbertEdgeError(f"cannot load the tokenizer in {folder}: {str(e).splitlines()[0][:200]}") from None
     if not getattr(tok, "is_fast", False):
         raise AlbertEdgeError(f"the tokenizer in {folder} did not load as a fast tokenizer")
+    if (folder / "spiece.model").is_file():
+        _drop_user_defined_added_tokens(tok, folder / "spiece.model")
     # Sanity: a tokenizer that maps ordinary words to <unk> is the transformers-5 trap above.
     probe = tok("the movie was good", add_special_tokens=False)["input_ids"]
     if probe and tok.unk_token_id is not None and all(i == tok.unk_token_id for i in probe):

@@ -67,3 +67,62 @@ def test_encoder_truncates_and_pads(spiece_dir):
     assert (feeds["input_ids"][1, len(ids[1]):] == 0).all()
     assert truncate_ids([2, 5, 6, 7, 3], 4, 3) == [2, 5, 6, 3]
     assert truncate_ids([2, 5, 3], 4, 3) == [2, 5, 3]
+
+
+# ---------------------------------------------------------------------------------------------
+# spiece.model alone: transformers 5 turns SentencePiece's user-defined pieces into added tokens
+
+
+@pytest.fixture(scope="module")
+def user_defined_spm(tmp_path_factory):
+    """A folder with only a spiece.model that has user-defined pieces, as the official ALBERT one has
+    ( ) " - . – £ € (no tokenizer.json: transformers 5 builds the tokenizer from the proto)."""
+    import io
+    import json
+
+    from albert_edge.testing import _SPM_ARGS, sample_texts
+
+    folder = tmp_path_factory.mktemp("user-defined-spm")
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([t.lower() for t in sample_texts() * 3]), model_writer=buf, vocab_size=300,
+        user_defined_symbols=["(", ")", '"', "-", "."], minloglevel=2, **_SPM_ARGS,
+    )
+    (folder / "spiece.model").write_bytes(buf.getvalue())
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "AlbertTokenizer", "do_lower_case": True, "keep_accents": False, "remove_space": True}))
+    return folder
+
+
+_UD_TEXTS = ["journey .", "half-finished", 'a "good" (film) - really.'] + read_labeled_tsv(SAMPLES_TSV)[0]
+
+
+def test_a_spiece_only_folder_tokenizes_like_sentencepiece(user_defined_spm, tmp_path):
+    """transformers 5 alone splits at the user-defined pieces first ("journey ." -> ▁journey .):
+    load_tokenizer gives SentencePiece's ids, and so does the artifacts folder written from it."""
+    from transformers import AutoTokenizer
+
+    from albert_edge.tokenizer import copy_tokenizer_files
+
+    sp = spm.SentencePieceProcessor(model_file=str(user_defined_spm / "spiece.model"))
+    raw = AutoTokenizer.from_pretrained(str(user_defined_spm))
+    ours = load_tokenizer(user_defined_spm)
+    want = {t: sp.encode(albert_preprocess(t)) for t in _UD_TEXTS}
+    assert raw("journey .", add_special_tokens=False)["input_ids"] != want["journey ."]  # the transformers 5 behaviour
+    assert [t for t in _UD_TEXTS if ours(t, add_special_tokens=False)["input_ids"] != want[t]] == []
+    assert ours("journey .")["input_ids"][0] == ours.cls_token_id and ours("journey .")["input_ids"][-1] == ours.sep_token_id
+    copy_tokenizer_files(user_defined_spm, tmp_path, ours)
+    again = load_tokenizer(tmp_path)
+    assert [t for t in _UD_TEXTS if again(t)["input_ids"] != ours(t)["input_ids"]] == []
+
+
+def test_a_mismatch_from_non_special_added_tokens_is_not_the_special_token_exception(user_defined_spm):
+    """The HF-exact check excuses only special-token text; ids that differ because of ordinary added
+    tokens are real mismatches (reason None)."""
+    from transformers import AutoTokenizer
+
+    from albert_edge.spm_hf import HFChecker, build_hf_spm
+
+    raw = AutoTokenizer.from_pretrained(str(user_defined_spm))
+    model, _ = build_hf_spm(user_defined_spm)
+    found = HFChecker(tokenizer=raw).check(model, _UD_TEXTS)
+    assert found and all(m.reason is None for m in found), [(m.text, m.reason) for m in found]

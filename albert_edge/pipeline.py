@@ -65,7 +65,7 @@ def run(args) -> int:
         raise AlbertEdgeError(f"output path {out} exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise AlbertEdgeError(f"output folder {out} already exists and is not empty (use --overwrite)")
-    chosen = _chosen_formats(args)
+    chosen = _chosen_formats(args, model)
     options = {}
     if any("buckets" in st.options for f in chosen for st in f.steps):
         from .export.tflite_export import resolve_buckets
@@ -104,7 +104,25 @@ def run(args) -> int:
     return 0
 
 
-def _chosen_formats(args) -> list:
+def _without_mediapipe_for_cased(built: list, model: Path, explicit: bool) -> list:
+    """The default format list leaves MediaPipe out for a cased tokenizer (MediaPipe lower-cases every
+    text); asked for by name (--formats), it is the export's one-line error, before any stage runs."""
+    if not any(f.name == "mediapipe" for f in built):
+        return built
+    from .tokenizer import is_cased, load_tokenizer
+
+    tok = load_tokenizer(model)
+    if not is_cased(tok):
+        return built
+    if explicit:
+        from .export.mediapipe_export import require_lower_cased
+
+        require_lower_cased(tok, model)
+    print("note: skipping mediapipe (the tokenizer is cased and MediaPipe's TextClassifier lower-cases every text)", file=sys.stderr)
+    return [f for f in built if f.name != "mediapipe"]
+
+
+def _chosen_formats(args, model: Path) -> list:
     built = [f for f in formats.REGISTRY if f.steps]
     if args.formats:
         wanted = [w.strip() for w in args.formats.split(",") if w.strip()]
@@ -122,6 +140,7 @@ def _chosen_formats(args) -> list:
         built = [f for f in built if formats.available(f)]
     if not args.tflite:
         built = [f for f in built if f.name != "tflite"]
+    built = _without_mediapipe_for_cased(built, model, explicit=bool(args.formats))
     if not built:
         raise AlbertEdgeError("no format left to build (check --formats / --no-tflite)")
     return built

@@ -111,6 +111,13 @@ def load_tokenizer(folder: str | os.PathLike):
     return tok
 
 
+def is_cased(tok) -> bool:
+    """True when upper- and lower-case text get other ids (do_lower_case false). MediaPipe's
+    TextClassifier lower-cases every text before its tokenizer, so it cannot serve such a model."""
+    probe = "The Quick Brown Fox Jumps Over A Lazy Dog"
+    return tok(probe, add_special_tokens=False)["input_ids"] != tok(probe.lower(), add_special_tokens=False)["input_ids"]
+
+
 def copy_tokenizer_files(src: Path, dst: Path, tokenizer, compact_json: bool = False) -> list[str]:
     """Write the tokenizer into dst (an artifacts folder, a trained model folder); returns the file names.
 

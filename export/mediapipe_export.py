@@ -133,6 +133,18 @@ def hf_spm(folder: Path, manifest: dict) -> tuple[Path, dict]:
     return folder / HF_SPM_FILE, {k: facts[k] for k in ("file", "sha256", "bytes", "rules", "score_changes", "exceptions") if k in facts}
 
 
+def require_lower_cased(tok, model_dir) -> None:
+    """MediaPipe's TextClassifier lower-cases the text before its SentencePiece tokenizer (measured: on a
+    cased tokenizer "A Good Film" scored as "a good film"); a cased model would see other ids."""
+    from ..tokenizer import is_cased
+
+    if is_cased(tok):
+        raise AlbertEdgeError(
+            f"the tokenizer in {model_dir} is cased (do_lower_case false), but MediaPipe's TextClassifier lower-cases "
+            "every text before tokenizing: its scores would be for other ids; use the onnx, tflite or executorch formats"
+        )
+
+
 def export_mediapipe(
     model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, precision: str = "int8", overwrite: bool = False, quiet: bool = False,
     allow_duplicated_weights: bool = False,
@@ -161,6 +173,7 @@ def export_mediapipe(
     with step("loading checkpoint", quiet):
         ckpt = load_checkpoint(model_dir)
     check_length(max_length, ckpt.config.max_position_embeddings)
+    require_lower_cased(ckpt.tokenizer, model_dir)
     # A folder already exported at another max_seq_length keeps it (the MediaPipe file's length is
     # its own); a longer MediaPipe file than the folder serves would be truncated by our runners.
     existing = _existing_max_length(current(folder), ckpt)

@@ -432,3 +432,68 @@ def test_probability_gate_catches_logits_and_disagreement():
     assert not any("agreement" in f for f in t.check("int8", bad))  # 99.5 % meets the int8 gate
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# cased tokenizers: MediaPipe lower-cases every text before its tokenizer
+
+
+@pytest.fixture(scope="module")
+def cased_ckpt(tmp_path_factory, own_spiece_dir):
+    from albert_edge.testing import make_checkpoint
+
+    folder = make_checkpoint(tmp_path_factory.mktemp("cased") / "model", own_spiece_dir, trained_looking=True, seed=2, **{**CFG, "num_hidden_groups": 1, "inner_group_num": 1})
+    cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    cfg["do_lower_case"] = False
+    (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
+    (folder / "tokenizer.json").unlink(missing_ok=True)
+    return folder
+
+
+def test_mediapipe_lower_cases_text_so_a_cased_model_is_refused(cased_ckpt, tmp_path, monkeypatch):
+    """The premise, measured with MediaPipe itself: a file built anyway scores "A Good Film" exactly as
+    "a good film", which a cased tokenizer gives other ids. So export refuses a cased tokenizer."""
+    _require_mediapipe()
+    import albert_edge.export.mediapipe_export as mx
+    from albert_edge.runners import open_runner
+    from albert_edge.tokenizer import is_cased, load_tokenizer
+
+    tok = load_tokenizer(cased_ckpt)
+    assert is_cased(tok) and tok("A Good Film")["input_ids"] != tok("a good film")["input_ids"]
+    with pytest.raises(AlbertEdgeError, match="is cased .* lower-cases every text"):
+        mx.export_mediapipe(cased_ckpt, tmp_path / "refused", max_length=L, quiet=True)
+    assert not (tmp_path / "refused" / "model.int8.mediapipe.tflite").exists()
+    monkeypatch.setattr(mx, "require_lower_cased", lambda tok, model_dir: None)
+    entry = mx.export_mediapipe(cased_ckpt, tmp_path / "built", max_length=L, precision="fp32", quiet=True)
+    manifest = json.loads((tmp_path / "built" / "manifest.json").read_text())
+    runner = open_runner(tmp_path / "built", entry, manifest)
+    upper, lower = runner.probabilities_text(["A Good Film", "a good film"])
+    np.testing.assert_array_equal(upper, lower)
+
+
+def test_pipeline_leaves_mediapipe_out_for_a_cased_tokenizer_unless_asked(cased_ckpt, tmp_path, capsys):
+    from albert_edge import formats
+    from albert_edge.cli import main
+    from albert_edge.pipeline import _without_mediapipe_for_cased
+
+    built = [f for f in formats.REGISTRY if f.steps]
+    kept = _without_mediapipe_for_cased(built, cased_ckpt, explicit=False)
+    assert [f.name for f in kept] == [f.name for f in built if f.name != "mediapipe"]
+    assert "skipping mediapipe" in capsys.readouterr().err
+    assert _without_mediapipe_for_cased(built, _uncased_folder(cased_ckpt, tmp_path), explicit=False) == built
+    # Asked for by name: one line, exit 2, before any stage runs.
+    assert main(["pipeline", "--model", str(cased_ckpt), "--output", str(tmp_path / "out"), "--formats", "onnx,mediapipe", "--no-bench"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("albert-edge: error:")]
+    assert len(err) == 1 and "is cased" in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def _uncased_folder(cased, tmp_path):
+    import shutil
+
+    d = tmp_path / "uncased"
+    shutil.copytree(cased, d)
+    cfg = json.loads((d / "tokenizer_config.json").read_text())
+    cfg["do_lower_case"] = True
+    (d / "tokenizer_config.json").write_text(json.dumps(cfg))
+    return d

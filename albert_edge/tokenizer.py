@@ -118,6 +118,16 @@ def is_cased(tok) -> bool:
     return tok(probe, add_special_tokens=False)["input_ids"] != tok(probe.lower(), add_special_tokens=False)["input_ids"]
 
 
+def folds_case_and_accents(tok) -> bool:
+    """True when the tokenizer lower-cases and strips accents as ALBERT's official ones do: what the
+    Android demo's own tokenizer does to every text (android_demo: NFKD, accents dropped, lower case)."""
+    import unicodedata
+
+    probe = "Café Déjà Vu: The QUICK Fox, naïve Ørsted"
+    folded = "".join(c for c in unicodedata.normalize("NFKD", probe) if not unicodedata.combining(c)).lower()
+    return tok(probe, add_special_tokens=False)["input_ids"] == tok(folded, add_special_tokens=False)["input_ids"]
+
+
 def copy_tokenizer_files(src: Path, dst: Path, tokenizer, compact_json: bool = False) -> list[str]:
     """Write the tokenizer into dst (an artifacts folder, a trained model folder); returns the file names.
 

@@ -118,6 +118,20 @@ fi
 for f in manifest.json model.int8.tflite spiece.model; do
     [[ -f "$ARTIFACTS/$f" ]] || die "$ARTIFACTS has no $f (need an artifacts folder with a quantized TFLite model)"
 done
+# The app's tokenizer lower-cases and strips accents (ALBERT's official normalization); a cased or
+# accent-keeping model would be fed other ids than it was trained on.
+FOLD_RC=0
+"${PY:-$ROOT/.venv/bin/python}" -c '
+import sys
+from albert_edge.tokenizer import folds_case_and_accents, load_tokenizer
+try:
+    tok = load_tokenizer(sys.argv[1])
+except Exception as e:
+    print(e, file=sys.stderr)
+    sys.exit(4)
+sys.exit(0 if folds_case_and_accents(tok) else 3)' "$ARTIFACTS" || FOLD_RC=$?
+[[ $FOLD_RC == 3 ]] && die "the tokenizer in $ARTIFACTS keeps case or accents, but the app's tokenizer lower-cases and strips accents (as ALBERT's official tokenizers do)"
+[[ $FOLD_RC == 0 ]] || die "cannot load the tokenizer in $ARTIFACTS (see above)"
 
 # ---- compile, dex, link, align, sign -----------------------------------------------------------
 W="$BUILD/apk-work"

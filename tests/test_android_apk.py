@@ -142,3 +142,28 @@ def test_bad_artifacts_folder_is_one_clear_error(tmp_path):
     assert proc.returncode != 0
     assert "has no manifest.json" in proc.stderr
     assert not (tmp_path / "b" / "albert-edge-demo.apk").exists()
+
+
+def test_a_cased_tokenizer_is_refused_before_the_build(tmp_path, own_spiece_dir):
+    """The app's tokenizer lower-cases and strips accents; a folder whose tokenizer keeps case is one
+    clear error (with the cheap files present, so the tokenizer check is what refuses it)."""
+    import json
+    import shutil
+
+    _tools_or_skip()
+    art = tmp_path / "art"
+    art.mkdir()
+    shutil.copyfile(own_spiece_dir / "spiece.model", art / "spiece.model")
+    (art / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "AlbertTokenizer", "do_lower_case": False, "keep_accents": False}))
+    (art / "manifest.json").write_text("{}")
+    (art / "model.int8.tflite").write_bytes(b"not used")
+    proc = subprocess.run(["bash", str(DEMO / "build_apk.sh"), "--artifacts", str(art), "--build-dir", str(tmp_path / "b")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert "keeps case or accents" in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "b" / "albert-edge-demo.apk").exists()
+    # The same folder lower-casing: past the tokenizer check (it then fails on the dummy manifest).
+    (art / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "AlbertTokenizer", "do_lower_case": True, "keep_accents": False}))
+    proc = subprocess.run(["bash", str(DEMO / "build_apk.sh"), "--artifacts", str(art), "--build-dir", str(tmp_path / "b")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "keeps case or accents" not in proc.stderr and "match their manifest" in proc.stderr, proc.stderr[-2000:]

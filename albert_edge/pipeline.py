@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="FILE.tsv", help="labeled data for verify (default: SST-2 dev from ../shared, else the shipped samples)")
     p.add_argument("--max-length", type=positive_int, default=128, help="longest sequence served, also the largest TFLite bucket (default %(default)s)")
     p.add_argument("--buckets", default="32,64,128", help="TFLite sequence buckets, each <= --max-length (which is added as the largest) (default %(default)s)")
-    p.add_argument("--formats", metavar="F1,F2", help=f"formats to build (default: all: {','.join(f.name for f in formats.REGISTRY if f.steps)})")
+    p.add_argument("--formats", metavar="F1,F2", help=f"formats to build (default: all: {','.join(f.name for f in formats.REGISTRY if f.steps)}; mediapipe is left out for a cased tokenizer)")
     p.add_argument("--no-tflite", dest="tflite", action="store_false", help="skip the TFLite stages (same as leaving tflite out of --formats)")
     p.add_argument("--no-bench", dest="bench", action="store_false", help="skip the quick benchmark")
     p.add_argument("--threads", type=threads_type, metavar="N", help=f"threads for verify, 1..{MAX_THREADS}")

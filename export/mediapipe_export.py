@@ -29,7 +29,7 @@ from ..errors import AlbertEdgeError
 from ..staging import shown
 from ..formats import INPUT_NAMES
 
-HELP = "export a MediaPipe-ready TFLite text classifier (one sequence length, softmax output, tokenizer + labels in its metadata)"
+HELP = "export a MediaPipe-ready TFLite text classifier (one sequence length, softmax output, tokenizer + labels in its metadata; uncased tokenizers only)"
 FILES = {"int8": "model.int8.mediapipe.tflite", "fp16": "model.fp16.mediapipe.tflite", "fp32": "model.mediapipe.tflite"}
 PRECISIONS = ("int8", "fp16", "fp32")
 QUANT_MODE = {"int8": "dynamic", "fp16": "fp16"}

@@ -177,11 +177,24 @@ def fuse_unfused_attention(model: onnx.ModelProto, hidden_size: int) -> int:
             done += 1
             break
     if done:
-        if not any(o.domain == "com.microsoft" for o in model.opset_import):
-            model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+        declare_node_domains(model)
         prune_unreachable_nodes(model)
         remove_dead_initializers(model)
     return done
+
+
+def declare_node_domains(model: onnx.ModelProto) -> list[str]:
+    """Add an opset import for every operator domain a node uses and the model does not declare;
+    returns the domains added.
+
+    ORT's optimizer declares com.microsoft when it fuses Attention, not when FastGelu is all it fused
+    (a one-layer ALBERT: its only attention is a first application, which ORT skips). ONNX shape
+    inference, which quantize_dynamic runs first, then refuses the model."""
+    have = {o.domain for o in model.opset_import}
+    added = sorted({n.domain for n in model.graph.node if n.domain not in ("", "ai.onnx") and n.domain not in have})
+    for d in added:
+        model.opset_import.append(onnx.helper.make_opsetid(d, 1))
+    return added
 
 
 def _reachable_from(g, start: str, limit: int) -> set[str]:

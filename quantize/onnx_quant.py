@@ -92,7 +92,7 @@ def _fuse(src: Path, dst: Path, cfg: dict) -> dict:
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    from ..export.onnx_graph import dedupe_initializers, fuse_unfused_attention, gemm_to_matmul, remove_dead_initializers
+    from ..export.onnx_graph import declare_node_domains, dedupe_initializers, fuse_unfused_attention, gemm_to_matmul, remove_dead_initializers
 
     opts = FusionOptions("bert")
     # SkipLayerNormalization ran ~10x slower than LayerNormalization + Add with ORT 1.32 on AVX2 (profiled
@@ -110,6 +110,7 @@ def _fuse(src: Path, dst: Path, cfg: dict) -> dict:
     info["gemm_rewritten"] = gemm_to_matmul(model)
     info["deduplicated_initializers"] = dedupe_initializers(model)
     remove_dead_initializers(model)
+    declare_node_domains(model)
     onnx.save(model, str(dst))
     return info
 

@@ -139,6 +139,43 @@ def test_int8_close_to_fp32(onnx_art, tiny_ckpt):
     assert np.abs(got - ref).max() < 0.25 * np.abs(ref).max() + 0.05
 
 
+def test_int8_one_layer_model(tmp_path, spiece_dir):
+    """num_hidden_layers=1: its only attention is a first application, which ORT's fusion skips, so
+    FastGelu is all ORT fuses and it did not declare com.microsoft; quantize_dynamic's shape inference
+    then refused the model. Every weight matmul must still be integer and close to fp32."""
+    from albert_edge.testing import make_checkpoint
+
+    from conftest import TINY, _export_and_quantize
+
+    folder = make_checkpoint(tmp_path / "model", spiece_dir, trained_looking=True, seed=4, **dict(TINY, num_hidden_layers=1))
+    art = _export_and_quantize(tmp_path / "art", folder)
+    m = onnx.load(str(art / "model.int8.onnx"))
+    assert "com.microsoft" in {o.domain for o in m.opset_import}
+    stats = graph_stats(m)
+    assert stats["weight_matmuls_float"] == 0 and stats["weight_matmuls_integer"] == 6 + 3
+    assert stats["dead_initializers"] == 0
+    cfg = load_checkpoint(folder, with_tokenizer=False).config
+    feeds = _random_feeds(cfg.vocab_size, 8, 30, seed=5)
+    ref = _session(art / "model.onnx").run(["logits"], feeds)[0]
+    got = _session(art / "model.int8.onnx").run(["logits"], feeds)[0]
+    assert np.abs(got - ref).max() < 0.25 * np.abs(ref).max() + 0.05
+
+
+def test_declare_node_domains_adds_only_missing_domains():
+    from onnx import TensorProto, helper
+
+    from albert_edge.export.onnx_graph import declare_node_domains
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("FastGelu", ["r"], ["y"], domain="com.microsoft")], "g", [x], [y])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert declare_node_domains(m) == ["com.microsoft"]
+    assert declare_node_domains(m) == []
+    assert sorted(o.domain for o in m.opset_import) == ["", "com.microsoft"]
+    onnx.shape_inference.infer_shapes(m, strict_mode=True)
+
+
 def test_static_qdq_mode(tmp_path, tiny_ckpt):
     from albert_edge.data import SAMPLES_TSV
     from albert_edge.export.onnx_export import export_onnx

@@ -134,7 +134,10 @@ def _drop(folder: Path, names: list[str]) -> None:
 
 def check_length(max_seq_length: int, max_position_embeddings: int) -> None:
     if max_seq_length > max_position_embeddings:
-        raise AlbertEdgeError(f"--max-length {max_seq_length} exceeds the model's max_position_embeddings ({max_position_embeddings})")
+        raise AlbertEdgeError(
+            f"--max-length {max_seq_length} exceeds the model's max_position_embeddings ({max_position_embeddings}); "
+            f"pass --max-length {max_position_embeddings} or less"
+        )
 
 
 def preflight(folder: str | Path, model_dir: str | Path, max_seq_length: int | None = None, overwrite: bool = False,

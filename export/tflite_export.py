@@ -51,7 +51,10 @@ def resolve_buckets(buckets, max_length: int | None, max_positions: int) -> tupl
         if buckets[-1] < max_length:
             buckets = buckets + (max_length,)
     if buckets[-1] > max_positions:
-        raise AlbertEdgeError(f"bucket {buckets[-1]} exceeds the model's max_position_embeddings ({max_positions})")
+        raise AlbertEdgeError(
+            f"bucket {buckets[-1]} exceeds the model's max_position_embeddings ({max_positions}); "
+            f"pass --max-length {max_positions} or less (and --buckets no larger)"
+        )
     return buckets, buckets[-1]
 
 

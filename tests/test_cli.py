@@ -64,7 +64,10 @@ def _err(capsys):
     [
         (["export", "onnx", "--model", "{tmp}/missing", "{tmp}/out"], "does not exist"),
         (["export", "onnx", "--model", "{bad_config}", "{tmp}/out"], "not valid JSON"),
-        (["export", "onnx", "--model", "{tiny}", "{tmp}/out", "--max-length", "4096"], "max_position_embeddings"),
+        (["export", "onnx", "--model", "{tiny}", "{tmp}/out", "--max-length", "4096"], "max_position_embeddings (128); pass --max-length 128 or less"),
+        # The default length (128) on a model with 64 positions: the error says what to pass.
+        (["export", "onnx", "--model", "{short}", "{tmp}/out"], "--max-length 128 exceeds the model's max_position_embeddings (64); pass --max-length 64"),
+        (["pipeline", "--model", "{short}", "--output", "{tmp}/out", "--no-bench"], "max_position_embeddings (64); pass --max-length 64"),
         (["quantize", "onnx", "{tmp}/nothing"], "does not exist"),
         (["quantize", "onnx", "{tmp}", "--mode", "static"], "needs --calibration"),
         (["verify", "{tmp}/nothing"], "does not exist"),
@@ -72,14 +75,18 @@ def _err(capsys):
         (["pipeline", "--model", "{tmp}/missing", "--output", "{tmp}/out"], "does not exist"),
         (["pipeline", "--model", "{tmp}", "--output", "{tmp}/out"], "has no config.json"),
     ],
-    ids=["missing-model", "corrupt-config", "too-long", "quantize-missing", "static-no-calib", "verify-missing", "predict-missing",
+    ids=["missing-model", "corrupt-config", "too-long", "default-too-long", "pipeline-default-too-long", "quantize-missing", "static-no-calib", "verify-missing", "predict-missing",
          "pipeline-missing-model", "pipeline-folder-without-config"],
 )
 def test_bad_input_one_line_nonzero(argv, message, tmp_path, tiny_ckpt, capsys):
     bad = tmp_path / "bad"
     shutil.copytree(tiny_ckpt, bad)
     (bad / "config.json").write_text("{oops")
-    argv = [a.format(tmp=tmp_path, bad_config=bad, tiny=tiny_ckpt) for a in argv]
+    short = tmp_path / "short"
+    shutil.copytree(tiny_ckpt, short)
+    cfg = json.loads((short / "config.json").read_text())
+    (short / "config.json").write_text(json.dumps({**cfg, "max_position_embeddings": 64}))
+    argv = [a.format(tmp=tmp_path, bad_config=bad, tiny=tiny_ckpt, short=short) for a in argv]
     assert main(argv) == 2
     errs = _err(capsys)
     assert len(errs) == 1 and message in errs[0], errs

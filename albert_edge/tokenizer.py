@@ -81,6 +81,14 @@ def _drop_user_defined_added_tokens(tok, spiece: Path) -> int:
         return 0
     spec["added_tokens"] = keep
     tok._tokenizer = Tokenizer.from_str(json.dumps(spec))  # the fast tokenizer's backend (no public setter)
+    # transformers 5 also lists those pieces in extra_special_tokens, and save_pretrained writes that
+    # list to tokenizer_config.json: a folder saved from here (an artifacts folder whose source has no
+    # tokenizer_config.json) then reloaded them as *special* tokens, splitting "half-finished" into
+    # ▁half - ▁finished again (4 of the 150 samples differed from the source).
+    dropped = {t["content"] for t in added if t not in keep}
+    extra = list(getattr(tok, "_extra_special_tokens", None) or [])
+    if any(str(t) in dropped for t in extra):
+        tok.extra_special_tokens = [t for t in extra if str(t) not in dropped]
     return len(added) - len(keep)
 
 

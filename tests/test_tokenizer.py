@@ -96,13 +96,27 @@ def user_defined_spm(tmp_path_factory):
 _UD_TEXTS = ["journey .", "half-finished", 'a "good" (film) - really.'] + read_labeled_tsv(SAMPLES_TSV)[0]
 
 
-def test_a_spiece_only_folder_tokenizes_like_sentencepiece(user_defined_spm, tmp_path):
+@pytest.mark.parametrize("layout", ["with-tokenizer-config", "bare"])
+def test_a_spiece_only_folder_tokenizes_like_sentencepiece(user_defined_spm, tmp_path, layout):
     """transformers 5 alone splits at the user-defined pieces first ("journey ." -> ▁journey .):
-    load_tokenizer gives SentencePiece's ids, and so does the artifacts folder written from it."""
+    load_tokenizer gives SentencePiece's ids, and so does the artifacts folder written from it.
+    "bare": spiece.model and config.json only (no tokenizer_config.json to copy over the one
+    save_pretrained writes, which listed the pieces as extra special tokens)."""
+    import json
+    import shutil
+
     from transformers import AutoTokenizer
 
     from albert_edge.tokenizer import copy_tokenizer_files
 
+    if layout == "bare":
+        src = tmp_path / "bare"
+        src.mkdir()
+        shutil.copyfile(user_defined_spm / "spiece.model", src / "spiece.model")
+        (src / "config.json").write_text(json.dumps({"model_type": "albert"}))
+        user_defined_spm = src
+    tmp_path = tmp_path / "artifacts"
+    tmp_path.mkdir()
     sp = spm.SentencePieceProcessor(model_file=str(user_defined_spm / "spiece.model"))
     raw = AutoTokenizer.from_pretrained(str(user_defined_spm))
     ours = load_tokenizer(user_defined_spm)
@@ -113,6 +127,7 @@ def test_a_spiece_only_folder_tokenizes_like_sentencepiece(user_defined_spm, tmp
     copy_tokenizer_files(user_defined_spm, tmp_path, ours)
     again = load_tokenizer(tmp_path)
     assert [t for t in _UD_TEXTS if again(t)["input_ids"] != ours(t)["input_ids"]] == []
+    assert set(again.all_special_tokens) == {"<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"}
 
 
 def test_a_mismatch_from_non_special_added_tokens_is_not_the_special_token_exception(user_defined_spm):

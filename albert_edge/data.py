@@ -35,6 +35,17 @@ def default_eval_data() -> tuple[Path, str]:
     return SAMPLES_TSV, "shipped samples (../shared/data/sst2/dev.tsv is missing)"
 
 
+def _first_non_utf8_line(path: Path) -> int:
+    """The text layer decodes in blocks, so its error does not say which line is bad: find it."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return lineno
+    return 0
+
+
 def read_labeled_tsv(path: str | os.PathLike, labels: list[str] | None = None, limit: int | None = None) -> tuple[list[str], list[int]]:
     """Read `sentence<TAB>label` rows (header allowed). Labels are ids or names from `labels`."""
     path = Path(path)
@@ -74,7 +85,7 @@ def read_labeled_tsv(path: str | os.PathLike, labels: list[str] | None = None, l
                 if limit is not None and len(texts) >= limit:
                     break
     except UnicodeDecodeError:
-        raise AlbertEdgeError(f"{path} is not UTF-8 text (invalid bytes after line {lineno})") from None
+        raise AlbertEdgeError(f"{path}:{_first_non_utf8_line(path)}: not UTF-8 text (save the file as UTF-8)") from None
     except csv.Error as e:
         raise AlbertEdgeError(f"{path}: cannot parse as TSV ({e})") from None
     except OSError as e:

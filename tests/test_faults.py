@@ -260,7 +260,7 @@ def test_tsv_that_is_not_utf8(art, tmp_path, capsys):
     data = tmp_path / "latin1.tsv"
     data.write_bytes(b"good film\t1\ncaf\xe9 awful\t0\n")
     before = listing(art)
-    run_main(["verify", art, "--data", data], capsys, 2, "not UTF-8")
+    run_main(["verify", art, "--data", data], capsys, 2, "latin1.tsv:2: not UTF-8")
     assert listing(art) == before
 
 

@@ -205,8 +205,12 @@ def write_hf_spm(folder: Path, ckpt) -> dict:
     from .fsutil import atomic_path
     from .spm_hf import build_hf_spm, check_hf_spm
 
+    from .tokenizer import LEFT_TRUNCATION, truncates_from_left
+
     path = folder / HF_SPM_FILE
     try:
+        if truncates_from_left(ckpt.tokenizer):
+            raise AlbertEdgeError(f"the tokenizer {LEFT_TRUNCATION}")
         data, facts = build_hf_spm(ckpt.model_dir, tokenizer=ckpt.tokenizer)
         texts = read_labeled_tsv(SAMPLES_TSV)[0]
         bad = [m for m in check_hf_spm(ckpt.model_dir, data, texts, tokenizer=ckpt.tokenizer) if m.reason is None]

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="FILE.tsv", help="labeled data for verify (default: SST-2 dev from ../shared, else the shipped samples)")
     p.add_argument("--max-length", type=positive_int, default=128, help="longest sequence served, also the largest TFLite bucket (default %(default)s)")
     p.add_argument("--buckets", default="32,64,128", help="TFLite sequence buckets, each <= --max-length (which is added as the largest) (default %(default)s)")
-    p.add_argument("--formats", metavar="F1,F2", help=f"formats to build (default: all: {','.join(f.name for f in formats.REGISTRY if f.steps)}; mediapipe is left out for a cased tokenizer)")
+    p.add_argument("--formats", metavar="F1,F2", help=f"formats to build (default: all: {','.join(f.name for f in formats.REGISTRY if f.steps)}; mediapipe is left out for a cased or left-truncating tokenizer)")
     p.add_argument("--no-tflite", dest="tflite", action="store_false", help="skip the TFLite stages (same as leaving tflite out of --formats)")
     p.add_argument("--no-bench", dest="bench", action="store_false", help="skip the quick benchmark")
     p.add_argument("--threads", type=threads_type, metavar="N", help=f"threads for verify, 1..{MAX_THREADS}")
@@ -104,21 +104,22 @@ def run(args) -> int:
     return 0
 
 
-def _without_mediapipe_for_cased(built: list, model: Path, explicit: bool) -> list:
-    """The default format list leaves MediaPipe out for a cased tokenizer (MediaPipe lower-cases every
-    text); asked for by name (--formats), it is the export's one-line error, before any stage runs."""
+def _without_mediapipe_if_unservable(built: list, model: Path, explicit: bool) -> list:
+    """The default format list leaves MediaPipe out for a tokenizer it cannot reproduce (cased: MediaPipe
+    lower-cases every text; truncating from the left); asked for by name (--formats), it is the export's
+    one-line error, before any stage runs."""
     if not any(f.name == "mediapipe" for f in built):
         return built
-    from .tokenizer import is_cased, load_tokenizer
+    from .export.mediapipe_export import require_mediapipe_tokenizer, tokenizer_problem
+    from .tokenizer import load_tokenizer
 
     tok = load_tokenizer(model)
-    if not is_cased(tok):
+    why = tokenizer_problem(tok)
+    if not why:
         return built
     if explicit:
-        from .export.mediapipe_export import require_lower_cased
-
-        require_lower_cased(tok, model)
-    print("note: skipping mediapipe (the tokenizer is cased and MediaPipe's TextClassifier lower-cases every text)", file=sys.stderr)
+        require_mediapipe_tokenizer(tok, model)
+    print(f"note: skipping mediapipe (the tokenizer {why})", file=sys.stderr)
     return [f for f in built if f.name != "mediapipe"]
 
 
@@ -140,7 +141,7 @@ def _chosen_formats(args, model: Path) -> list:
         built = [f for f in built if formats.available(f)]
     if not args.tflite:
         built = [f for f in built if f.name != "tflite"]
-    built = _without_mediapipe_for_cased(built, model, explicit=bool(args.formats))
+    built = _without_mediapipe_if_unservable(built, model, explicit=bool(args.formats))
     if not built:
         raise AlbertEdgeError("no format left to build (check --formats / --no-tflite)")
     return built

@@ -119,6 +119,20 @@ def load_tokenizer(folder: str | os.PathLike):
     return tok
 
 
+def truncates_from_left(tok) -> bool:
+    """True for truncation_side "left" (tokenizer_config.json): Hugging Face then keeps a long text's
+    *last* tokens, and so do our runners of id-input artifacts (TextEncoder). Every tokenizer that
+    runs inside an artifact or app (the text-in ONNX graph, MediaPipe's, the Android app's) keeps the
+    first ones, so on texts over max_seq_length they would score other ids."""
+    return getattr(tok, "truncation_side", "right") == "left"
+
+
+LEFT_TRUNCATION = (
+    "truncates long texts from the left (truncation_side 'left'), but tokenizers inside artifacts and apps keep "
+    "a text's first tokens"
+)
+
+
 def is_cased(tok) -> bool:
     """True when upper- and lower-case text get other ids (do_lower_case false). MediaPipe's
     TextClassifier lower-cases every text before its tokenizer, so it cannot serve such a model."""

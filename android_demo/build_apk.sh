@@ -123,14 +123,15 @@ done
 FOLD_RC=0
 "${PY:-$ROOT/.venv/bin/python}" -c '
 import sys
-from albert_edge.tokenizer import folds_case_and_accents, load_tokenizer
+from albert_edge.tokenizer import folds_case_and_accents, load_tokenizer, truncates_from_left
 try:
     tok = load_tokenizer(sys.argv[1])
 except Exception as e:
     print(e, file=sys.stderr)
     sys.exit(4)
-sys.exit(0 if folds_case_and_accents(tok) else 3)' "$ARTIFACTS" || FOLD_RC=$?
+sys.exit(3 if not folds_case_and_accents(tok) else 5 if truncates_from_left(tok) else 0)' "$ARTIFACTS" || FOLD_RC=$?
 [[ $FOLD_RC == 3 ]] && die "the tokenizer in $ARTIFACTS keeps case or accents, but the app's tokenizer lower-cases and strips accents (as ALBERT's official tokenizers do)"
+[[ $FOLD_RC == 5 ]] && die "the tokenizer in $ARTIFACTS truncates long texts from the left (truncation_side 'left'), but the app's tokenizer keeps a text's first tokens"
 [[ $FOLD_RC == 0 ]] || die "cannot load the tokenizer in $ARTIFACTS (see above)"
 
 # ---- compile, dex, link, align, sign -----------------------------------------------------------

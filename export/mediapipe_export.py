@@ -29,7 +29,7 @@ from ..errors import AlbertEdgeError
 from ..staging import shown
 from ..formats import INPUT_NAMES
 
-HELP = "export a MediaPipe-ready TFLite text classifier (one sequence length, softmax output, tokenizer + labels in its metadata; uncased tokenizers only)"
+HELP = "export a MediaPipe-ready TFLite text classifier (one sequence length, softmax output, tokenizer + labels in its metadata; uncased, right-truncating tokenizers only)"
 FILES = {"int8": "model.int8.mediapipe.tflite", "fp16": "model.fp16.mediapipe.tflite", "fp32": "model.mediapipe.tflite"}
 PRECISIONS = ("int8", "fp16", "fp32")
 QUANT_MODE = {"int8": "dynamic", "fp16": "fp16"}
@@ -133,16 +133,26 @@ def hf_spm(folder: Path, manifest: dict) -> tuple[Path, dict]:
     return folder / HF_SPM_FILE, {k: facts[k] for k in ("file", "sha256", "bytes", "rules", "score_changes", "exceptions") if k in facts}
 
 
-def require_lower_cased(tok, model_dir) -> None:
-    """MediaPipe's TextClassifier lower-cases the text before its SentencePiece tokenizer (measured: on a
-    cased tokenizer "A Good Film" scored as "a good film"); a cased model would see other ids."""
-    from ..tokenizer import is_cased
+def tokenizer_problem(tok) -> str | None:
+    """Why MediaPipe cannot serve this tokenizer, or None. Its TextClassifier lower-cases the text before
+    its SentencePiece tokenizer (measured: on a cased tokenizer "A Good Film" scored as "a good film"), and
+    cuts long texts at the end."""
+    from ..tokenizer import LEFT_TRUNCATION, is_cased, truncates_from_left
 
     if is_cased(tok):
-        raise AlbertEdgeError(
-            f"the tokenizer in {model_dir} is cased (do_lower_case false), but MediaPipe's TextClassifier lower-cases "
-            "every text before tokenizing: its scores would be for other ids; use the onnx, tflite or executorch formats"
+        return (
+            "is cased (do_lower_case false), but MediaPipe's TextClassifier lower-cases every text before "
+            "tokenizing: its scores would be for other ids"
         )
+    if truncates_from_left(tok):
+        return LEFT_TRUNCATION
+    return None
+
+
+def require_mediapipe_tokenizer(tok, model_dir) -> None:
+    why = tokenizer_problem(tok)
+    if why:
+        raise AlbertEdgeError(f"the tokenizer in {model_dir} {why}; use the onnx, tflite or executorch formats")
 
 
 def export_mediapipe(
@@ -173,7 +183,7 @@ def export_mediapipe(
     with step("loading checkpoint", quiet):
         ckpt = load_checkpoint(model_dir)
     check_length(max_length, ckpt.config.max_position_embeddings)
-    require_lower_cased(ckpt.tokenizer, model_dir)
+    require_mediapipe_tokenizer(ckpt.tokenizer, model_dir)
     # A folder already exported at another max_seq_length keeps it (the MediaPipe file's length is
     # its own); a longer MediaPipe file than the folder serves would be truncated by our runners.
     existing = _existing_max_length(current(folder), ckpt)

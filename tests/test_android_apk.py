@@ -144,7 +144,7 @@ def test_bad_artifacts_folder_is_one_clear_error(tmp_path):
     assert not (tmp_path / "b" / "albert-edge-demo.apk").exists()
 
 
-def test_a_cased_tokenizer_is_refused_before_the_build(tmp_path, own_spiece_dir):
+def test_a_tokenizer_the_app_cannot_reproduce_is_refused_before_the_build(tmp_path, own_spiece_dir):
     """The app's tokenizer lower-cases and strips accents; a folder whose tokenizer keeps case is one
     clear error (with the cheap files present, so the tokenizer check is what refuses it)."""
     import json
@@ -167,3 +167,8 @@ def test_a_cased_tokenizer_is_refused_before_the_build(tmp_path, own_spiece_dir)
     proc = subprocess.run(["bash", str(DEMO / "build_apk.sh"), "--artifacts", str(art), "--build-dir", str(tmp_path / "b")],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and "keeps case or accents" not in proc.stderr and "match their manifest" in proc.stderr, proc.stderr[-2000:]
+    # Lower-casing but truncating long texts from the left: the app keeps a text's first tokens.
+    (art / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "AlbertTokenizer", "do_lower_case": True, "keep_accents": False, "truncation_side": "left"}))
+    proc = subprocess.run(["bash", str(DEMO / "build_apk.sh"), "--artifacts", str(art), "--build-dir", str(tmp_path / "b")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "truncates long texts from the left" in proc.stderr, proc.stderr[-2000:]

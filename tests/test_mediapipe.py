@@ -463,7 +463,7 @@ def test_mediapipe_lower_cases_text_so_a_cased_model_is_refused(cased_ckpt, tmp_
     with pytest.raises(AlbertEdgeError, match="is cased .* lower-cases every text"):
         mx.export_mediapipe(cased_ckpt, tmp_path / "refused", max_length=L, quiet=True)
     assert not (tmp_path / "refused" / "model.int8.mediapipe.tflite").exists()
-    monkeypatch.setattr(mx, "require_lower_cased", lambda tok, model_dir: None)
+    monkeypatch.setattr(mx, "require_mediapipe_tokenizer", lambda tok, model_dir: None)
     entry = mx.export_mediapipe(cased_ckpt, tmp_path / "built", max_length=L, precision="fp32", quiet=True)
     manifest = json.loads((tmp_path / "built" / "manifest.json").read_text())
     runner = open_runner(tmp_path / "built", entry, manifest)
@@ -471,29 +471,38 @@ def test_mediapipe_lower_cases_text_so_a_cased_model_is_refused(cased_ckpt, tmp_
     np.testing.assert_array_equal(upper, lower)
 
 
-def test_pipeline_leaves_mediapipe_out_for_a_cased_tokenizer_unless_asked(cased_ckpt, tmp_path, capsys):
+@pytest.mark.parametrize("problem", ["cased", "left-truncation"])
+def test_pipeline_leaves_mediapipe_out_for_a_tokenizer_it_cannot_serve_unless_asked(cased_ckpt, tmp_path, capsys, problem):
+    """Cased (MediaPipe lower-cases every text) or truncating from the left (MediaPipe keeps a long
+    text's first tokens, Hugging Face with truncation_side 'left' its last)."""
     from albert_edge import formats
     from albert_edge.cli import main
-    from albert_edge.pipeline import _without_mediapipe_for_cased
+    from albert_edge.pipeline import _without_mediapipe_if_unservable
 
+    ok = _uncased_folder(cased_ckpt, tmp_path)
+    model = cased_ckpt if problem == "cased" else _with_tokenizer_config(ok, tmp_path / "left", truncation_side="left")
+    message = "is cased" if problem == "cased" else "truncates long texts from the left"
     built = [f for f in formats.REGISTRY if f.steps]
-    kept = _without_mediapipe_for_cased(built, cased_ckpt, explicit=False)
+    kept = _without_mediapipe_if_unservable(built, model, explicit=False)
     assert [f.name for f in kept] == [f.name for f in built if f.name != "mediapipe"]
     assert "skipping mediapipe" in capsys.readouterr().err
-    assert _without_mediapipe_for_cased(built, _uncased_folder(cased_ckpt, tmp_path), explicit=False) == built
+    assert _without_mediapipe_if_unservable(built, ok, explicit=False) == built
     # Asked for by name: one line, exit 2, before any stage runs.
-    assert main(["pipeline", "--model", str(cased_ckpt), "--output", str(tmp_path / "out"), "--formats", "onnx,mediapipe", "--no-bench"]) == 2
+    assert main(["pipeline", "--model", str(model), "--output", str(tmp_path / "out"), "--formats", "onnx,mediapipe", "--no-bench"]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("albert-edge: error:")]
-    assert len(err) == 1 and "is cased" in err[0], err
+    assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "out").exists()
 
 
 def _uncased_folder(cased, tmp_path):
+    return _with_tokenizer_config(cased, tmp_path / "uncased", do_lower_case=True)
+
+
+def _with_tokenizer_config(src, dst, **changes):
     import shutil
 
-    d = tmp_path / "uncased"
-    shutil.copytree(cased, d)
-    cfg = json.loads((d / "tokenizer_config.json").read_text())
-    cfg["do_lower_case"] = True
-    (d / "tokenizer_config.json").write_text(json.dumps(cfg))
-    return d
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "tokenizer_config.json").read_text())
+    cfg.update(changes)
+    (dst / "tokenizer_config.json").write_text(json.dumps(cfg))
+    return dst

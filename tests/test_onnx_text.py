@@ -210,6 +210,28 @@ def test_text_model_refusals(art, tmp_path):
     assert not (other / "model.text.onnx").exists()
 
 
+def test_left_truncating_tokenizer_gets_no_text_model(trained_ckpt, tmp_path, capsys):
+    """truncation_side 'left': Hugging Face keeps a long text's last tokens, the in-graph tokenizer its
+    first. export onnx writes the id-input model (whose runners truncate like HF) and no text-in model,
+    with the reason in the manifest and a warning."""
+    from albert_edge.export.onnx_export import export_onnx
+    from albert_edge.tokenizer import artifact_encoder
+
+    model = tmp_path / "left"
+    shutil.copytree(trained_ckpt, model)
+    cfg = json.loads((model / "tokenizer_config.json").read_text())
+    (model / "tokenizer_config.json").write_text(json.dumps({**cfg, "truncation_side": "left"}))
+    out = tmp_path / "art"
+    export_onnx(model, out, max_length=8)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (out / "model.onnx").is_file() and not (out / "model.text.onnx").exists()
+    assert "model.text.onnx" not in {a["file"] for a in manifest["artifacts"]}
+    assert "truncates long texts from the left" in manifest["tokenizer"]["hf_spm"]["error"]
+    assert "no text-in model for model.onnx" in capsys.readouterr().err
+    ids = artifact_encoder(out, manifest).encode(["one two three four five six seven eight nine ten"])[0]
+    assert len(ids) == 8 and ids[-2] == artifact_encoder(out, manifest).encode(["ten"])[0][1]  # the last word kept
+
+
 def _optimized_ops(path, tmp_path, keyword=None, config=None) -> tuple[Counter, bytes]:
     import onnx
     import onnxruntime as ort

@@ -204,7 +204,6 @@ def write_hf_spm(folder: Path, ckpt) -> dict:
     from .data import SAMPLES_TSV, read_labeled_tsv
     from .fsutil import atomic_path
     from .spm_hf import build_hf_spm, check_hf_spm
-
     from .tokenizer import LEFT_TRUNCATION, truncates_from_left
 
     path = folder / HF_SPM_FILE

@@ -150,6 +150,14 @@ def load_checkpoint(model_dir: str | os.PathLike, with_tokenizer: bool = True) -
     if config.hidden_size % config.num_attention_heads:
         raise AlbertEdgeError(f"{model_dir / 'config.json'}: hidden_size is not divisible by num_attention_heads")
     _require_single_label_classifier(config, model_dir / "config.json")
+    # transformers 4 offered relative position embeddings (an extra distance_embedding per layer);
+    # transformers 5 ignores the field and would run the model with absolute positions only.
+    pos = cfg_dict.get("position_embedding_type", "absolute")
+    if pos != "absolute":
+        raise AlbertEdgeError(
+            f"{model_dir / 'config.json'}: position_embedding_type is {pos!r}; transformers 5 (and albert-edge) run "
+            "ALBERT with absolute position embeddings only"
+        )
     # Export needs deterministic graphs; eager attention maps cleanly onto ONNX/TFLite ops.
     config._attn_implementation = "eager"
     # chunk_size_feed_forward is a training-memory knob: the FFN is per token, so chunking it along the

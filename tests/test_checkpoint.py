@@ -65,9 +65,11 @@ def _copy(src, tmp_path):
         (lambda d: _edit_config(d, id2label={"0": "score"}, label2id={"score": 0}), "num_labels is 1 .a regression head"),
         (lambda d: _edit_config(d, problem_type="multi_label_classification"), "multi_label_classification"),
         (lambda d: _edit_config(d, id2label={"0": "only"}, label2id={"only": 0}, problem_type="single_label_classification"), "requires .num_labels > 1."),
+        # A transformers 4 config with relative positions: transformers 5 would silently run absolute ones.
+        (lambda d: _edit_config(d, position_embedding_type="relative_key"), "position_embedding_type is 'relative_key'"),
     ],
     ids=["missing-folder", "no-config", "corrupt-config", "not-albert", "no-weights", "truncated-weights", "no-tokenizer",
-         "regression-head", "multi-label-head", "one-class"],
+         "regression-head", "multi-label-head", "one-class", "relative-positions"],
 )
 def test_user_mistakes_are_one_line_errors(tiny_ckpt, tmp_path, mutate, message):
     d = _copy(tiny_ckpt, tmp_path)

@@ -206,8 +206,9 @@ def export_executorch(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, o
     from ..checkpoint import load_checkpoint
     from ..progress import step
 
-    if max_length < MIN_LENGTH:
-        raise AlbertEdgeError("--max-length must be at least 2 ([CLS] and [SEP])")
+    # The sequence dim is dynamic from MIN_LENGTH ([CLS] [SEP]) to max_length; torch.export needs max > min.
+    if max_length <= MIN_LENGTH:
+        raise AlbertEdgeError(f"--max-length must be at least {MIN_LENGTH + 1} ([CLS], [SEP] and one token of text)")
     folder = Path(folder)
     preflight(folder, model_dir, max_length, overwrite, [PTE_FILE])
     require_executorch()

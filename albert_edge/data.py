@@ -58,7 +58,6 @@ def read_labeled_tsv(path: str | os.PathLike, labels: list[str] | None = None, l
     name_to_id = {name.lower(): i for i, name in enumerate(labels or [])}
     texts: list[str] = []
     ys: list[int] = []
-    lineno = 0
     try:
         with open(path, encoding="utf-8", newline="") as f:
             # SST-2 sentences contain quotes: never let csv interpret them.

@@ -150,6 +150,16 @@ def folds_case_and_accents(tok) -> bool:
     return tok(probe, add_special_tokens=False)["input_ids"] == tok(folded, add_special_tokens=False)["input_ids"]
 
 
+def app_tokenizer_problem(tok) -> str | None:
+    """Why the Android demo's tokenizer would feed this model other ids than its own, or None
+    (build_apk.sh refuses such an artifacts folder)."""
+    if not folds_case_and_accents(tok):
+        return "keeps case or accents, but the app's tokenizer lower-cases and strips accents (as ALBERT's official tokenizers do)"
+    if truncates_from_left(tok):
+        return "truncates long texts from the left (truncation_side 'left'), but the app's tokenizer keeps a text's first tokens"
+    return None
+
+
 def copy_tokenizer_files(src: Path, dst: Path, tokenizer, compact_json: bool = False) -> list[str]:
     """Write the tokenizer into dst (an artifacts folder, a trained model folder); returns the file names.
 

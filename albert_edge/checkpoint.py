@@ -127,6 +127,12 @@ def build_model(config, state_dict: dict, weights_file: Path):
         if k in sd and tuple(sd[k].shape) != tuple(v.shape):
             raise AlbertEdgeError(f"{weights_file}: {k} has shape {tuple(sd[k].shape)}, config.json implies {tuple(v.shape)}")
     sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items() if k in expected}
+    # A NaN or Inf weight (a diverged fine-tune, an fp16 overflow) makes every logit NaN: each exporter
+    # would fail its own self-check with a message about outputs, far from the cause. Name the tensor.
+    bad = next((k for k, v in sd.items() if v.is_floating_point() and not bool(v.isfinite().all())), None)
+    if bad is not None:
+        n = int((~sd[bad].isfinite()).sum())
+        raise AlbertEdgeError(f"{weights_file}: {bad} holds {n} NaN/Inf value(s); the checkpoint is broken (a diverged or overflowed fine-tune?)")
     model.load_state_dict(sd, strict=False)
     model.eval()
     return model

@@ -142,8 +142,9 @@ def custom_op_facts() -> dict:
     return {"library": EXTENSIONS_PACKAGE, "version": ver, "domain": CONTRIB_DOMAIN, "ops": [SPM_OP]}
 
 
-def smoke_test(path, num_labels: int, texts=("a gorgeous , witty film .", "", "dull")) -> None:
-    """Load the written file with the extensions library and run a batch of three (one empty) texts."""
+def smoke_test(path, num_labels: int, texts=("a gorgeous , witty film .", "", "dull"), name: str | None = None) -> None:
+    """Load the written file with the extensions library and run a batch of three (one empty) texts.
+    `name`: the file's name in errors (`path` may be a staged temporary file)."""
     import onnxruntime as ort
 
     from ..runners import ort_session_options
@@ -152,9 +153,11 @@ def smoke_test(path, num_labels: int, texts=("a gorgeous , witty film .", "", "d
         sess = ort.InferenceSession(str(path), ort_session_options(custom_ops=True), providers=["CPUExecutionProvider"])
         logits, probs = sess.run(["logits", "probabilities"], {TEXT_INPUT: np.array(list(texts), dtype=object)})
     except Exception as e:
-        raise AlbertEdgeError(f"the text-in model {Path(path).name} does not run: {str(e).splitlines()[0][:200]}") from None
-    if logits.shape != (len(texts), num_labels) or not np.allclose(probs.sum(-1), 1, atol=1e-5):
-        raise AlbertEdgeError(f"the text-in model {Path(path).name} gave logits of shape {logits.shape}")
+        raise AlbertEdgeError(f"the text-in model {name or Path(path).name} does not run: {str(e).splitlines()[0][:200]}") from None
+    if logits.shape != (len(texts), num_labels):
+        raise AlbertEdgeError(f"the text-in model {name or Path(path).name} gave logits of shape {logits.shape}, expected {(len(texts), num_labels)}")
+    if not (np.isfinite(logits).all() and np.allclose(probs.sum(-1), 1, atol=1e-5)):
+        raise AlbertEdgeError(f"the text-in model {name or Path(path).name} gave non-finite logits or probabilities that do not sum to 1")
 
 
 def add_text_models(
@@ -214,7 +217,7 @@ def add_text_models(
                 model = build_text_model(src, spm_model, max_length, tok["cls_id"], tok["sep_id"], tok.get("pad_id") or 0)
                 with atomic_path(out.dir / dst, suffix=".onnx") as tmp:
                     onnx.save(model, str(tmp))
-                    smoke_test(tmp, len(manifest["labels"]))
+                    smoke_test(tmp, len(manifest["labels"]), name=dst)
             inputs, outputs = text_io(len(manifest["labels"]))
             entry = artifact_entry(
                 out.dir,

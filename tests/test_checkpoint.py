@@ -96,6 +96,22 @@ def test_shape_mismatch_names_the_tensor(tiny_ckpt, tmp_path):
         load_checkpoint(d)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("-inf")], ids=["nan", "inf"])
+def test_non_finite_weights_are_refused_naming_the_tensor(tiny_ckpt, tmp_path, value):
+    """A diverged fine-tune's NaN makes every logit NaN; without this the exporters' own self-checks
+    failed later with messages about outputs ("gave logits of shape (3, 2)")."""
+    from safetensors.torch import load_file, save_file
+
+    d = _copy(tiny_ckpt, tmp_path)
+    sd = load_file(str(d / "model.safetensors"))
+    key = next(k for k in sd if k.endswith("ffn.weight"))
+    sd[key][1, 2] = value
+    save_file(sd, str(d / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(AlbertEdgeError, match=f"{key} holds 1 NaN/Inf value") as e:
+        load_checkpoint(d)
+    assert "\n" not in str(e.value)
+
+
 class _Evil:
     def __reduce__(self):
         return (print, ("unpickled arbitrary code!",))

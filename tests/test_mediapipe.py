@@ -139,6 +139,25 @@ def test_mediapipe_tokenizes_like_hugging_face(art, ckpt, texts):
     assert np.abs(_mediapipe(art / file, _entry(art, file), texts) - via_hf_ids).max() <= 1e-6
 
 
+def test_mediapipe_stops_at_a_nul_and_u_e000_gives_hugging_faces_ids(art, ckpt):
+    """What docs/mediapipe.md tells apps: MediaPipe reads "a<NUL>b good film" as "a", where HF reads
+    on with <unk>; the same text with U+E000 in place of the NUL scores as HF's ids do."""
+    from albert_edge.tflite_runner import TFLiteRunner
+
+    file = "model.mediapipe.tflite"
+    text = "a\x00b good film"
+    ids, _ = _reference(ckpt, [text, "a"], L)
+    assert ids[0] != ids[1]
+    lite = TFLiteRunner(art / file, entry=_entry(art, file), weight_cache=False)
+    try:
+        via_hf_ids = lite.logits(ids)
+    finally:
+        lite.close()
+    cut, swapped, alone = _mediapipe(art / file, _entry(art, file), [text, text.replace("\x00", "\ue000"), "a"])
+    assert np.array_equal(cut, alone)
+    assert np.abs(swapped - via_hf_ids[0]).max() <= 1e-6 < np.abs(cut - via_hf_ids[0]).max()
+
+
 def test_our_litert_runner_runs_the_file(art, ckpt, texts):
     """TFLiteRunner needs no change: one signature, and it reads the one output ("probabilities")."""
     from albert_edge.tflite_runner import TFLiteRunner

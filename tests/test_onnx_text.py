@@ -187,6 +187,27 @@ def test_text_model_logits_equal_id_model(art, encoder, src, dst):
         txr.logits_text([])
 
 
+def test_a_nul_cuts_the_text_in_the_runtime_and_predict_warns(art, encoder, capsys):
+    """The measured premise of predict's warning: onnxruntime-extensions reads a text only up to its
+    first U+0000, while Hugging Face maps the NUL to <unk> and reads on; U+E000 in its place gives HF's
+    ids. If a later runtime stops cutting, the first assertion fails and the warning must go."""
+    from albert_edge.predict import predict
+
+    man = json.loads((art / "manifest.json").read_text())
+    tok = man["tokenizer"]
+    text = "a\x00b good film"
+    cut, fixed = ot.graph_token_ids(art / "model.text.onnx", [text, text.replace("\x00", "\ue000")], man["max_seq_length"], tok["cls_id"], tok["sep_id"], tok.get("pad_id") or 0)
+    assert cut == encoder.encode(["a"])[0] != encoder.encode([text])[0]
+    assert fixed == encoder.encode([text])[0]
+    texts = ["fine", text]
+    _, _, out = predict(art, texts, "model.text.onnx")
+    _, _, alone = predict(art, ["a"], "model.text.onnx")
+    assert out[1]["probabilities"] == alone[0]["probabilities"]
+    assert capsys.readouterr().err.count("text 2 holds U+0000 (NUL): model.text.onnx") == 1
+    predict(art, texts, "model.onnx")  # id input: Python's tokenizer reads the whole text, no warning
+    assert "NUL" not in capsys.readouterr().err
+
+
 def test_text_model_refusals(art, tmp_path):
     with pytest.raises(AlbertEdgeError, match="already exists"):
         ot.add_text_models(art, quiet=True)

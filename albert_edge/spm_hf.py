@@ -267,14 +267,14 @@ def _build_hf_spm(tokenizer_folder: str | os.PathLike, tokenizer=None) -> tuple[
         for p, (_, score) in zip(m.pieces, vocab):
             p.score = score  # HF's scores: AlbertConverter's -100 on "digit," pieces (float32 here, as in any .model)
         source = {"file": "spiece.model", "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
+        score_changes = _score_changes(src, m)
     else:
         m = _proto_from_tokenizer_json(tok, spec)
         raw = (folder / "tokenizer.json").read_bytes()
         source = {"file": "tokenizer.json", "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
-    user = [p.piece for p in m.pieces if p.type == p.USER_DEFINED]
-    # SentencePiece copies a user-defined symbol unnormalized (its PrefixMatcher runs before the
-    # charsmap), so a rule whose source starts with one never fires there.
-    shadowed = sorted(s for s in rules if any(s.startswith(u) for u in user))
+        score_changes = None
+    _quantize_scores(m, [score for _, score in vocab])
+    user = _user_defined_as_normal(m)
     ns = m.normalizer_spec
     ns.name = NORMALIZER_NAME
     ns.precompiled_charsmap = _compile_charsmap(rules)
@@ -292,11 +292,53 @@ def _build_hf_spm(tokenizer_folder: str | os.PathLike, tokenizer=None) -> tuple[
         "multi_char_rules": sorted(s for s in rules if len(s) > 1),
         "charsmap_bytes": len(ns.precompiled_charsmap),
         "pieces": len(m.pieces),
-        "score_changes": _score_changes(src, m) if src.is_file() else None,
-        "user_defined_shadowed_rules": [" ".join(f"U+{ord(c):04X}" for c in s) for s in shadowed],
+        "score_changes": score_changes,  # HF's own score changes, before the quantization
+        "score_quantum": f"2^{SCORE_QUANTUM_LOG2}",
+        "user_defined_as_normal": user,
         "exceptions": list(EXCEPTIONS),
     }
     return out, facts
+
+
+# Tied segmentations: a run like "!!!!" or "nonono" has several best segmentations that are the same
+# pieces in another order ("! !!! " vs "!!! !"), so their scores are equal in exact arithmetic. Hugging
+# Face sums its scores in float64 per word and keeps the first-found path on a tie; SentencePiece (and
+# so onnxruntime-extensions and MediaPipe) sums in float32 over the whole text, where rounding breaks the
+# tie at random: 84 of 2,000 SST-2 sentences with such a run appended tokenized differently (and the
+# parity gate failed the text-in ONNX models on them). With every score a multiple of 2^-13, float32
+# sums are exact while they stay under 2^11 in magnitude (about the first 150-250 pieces, more than
+# max_seq_length keeps), so SentencePiece sees the exact tie and resolves it as Hugging Face does. Each
+# score moves by at most 2^-14 (6e-5); two different segmentations whose HF scores are closer than
+# that could swap, which none of the measured sets shows (docs/tokenizer-hf-exact.md, "Tied
+# segmentations"). 2^-12 was measured too coarse (it swapped 7 of 12,000 generated strings whose best
+# two segmentations differ by 2e-4), 2^-14 too fine (inexact sums from ~1,000 in magnitude: long texts).
+SCORE_QUANTUM_LOG2 = -13
+
+
+def _quantize_scores(m, hf_scores: list[float]) -> None:
+    """Each normal/user-defined piece's score := HF's (float64) score rounded to the grid, in one rounding
+    (rounding the float32 copy again could land 2^-14 + float32's ulp away)."""
+    q = 2.0**SCORE_QUANTUM_LOG2
+    for p, score in zip(m.pieces, hf_scores, strict=True):
+        if p.type in (p.NORMAL, p.USER_DEFINED):
+            p.score = round(score / q) * q
+
+
+def _user_defined_as_normal(m) -> list[str]:
+    """Store user-defined pieces (albert-base-v2: ( ) " - . – £ €) as normal pieces with HF's score
+    (0.0), which is how Hugging Face's Unigram holds them. As user-defined pieces, SentencePiece skips
+    the charsmap for them and, in the v0.1.96 that onnxruntime-extensions bundles, scores each as
+    length x max_score - 0.1: a float32 -0.1 off the 2^-13 grid, which broke exact ties at random
+    (10 of 872 SST-2 dev sentences with a "!!!!"-style run appended got other ids in the text-in
+    ONNX model, 0 after this change). As normal pieces with score 0 they still win every segmentation
+    (no other piece scores above 0), and the charsmap treats them as HF's normalizer does. Returns
+    the pieces changed."""
+    changed = []
+    for p in m.pieces:
+        if p.type == p.USER_DEFINED:
+            p.type = p.NORMAL
+            changed.append(p.piece)
+    return changed
 
 
 def _score_changes(src: Path, m) -> int:

@@ -412,6 +412,13 @@ def test_demo_model_through_mediapipe_on_sst2_dev(tmp_path_factory, sst2_dev, de
         assert np.abs(probs.sum(1) - 1).max() <= 1e-4, precision
         assert (pred == ref.argmax(1)).mean() >= min_agree, precision
         assert ref_acc - (pred == ys).mean() <= 0.005, precision
+    # Tied segmentations (docs/tokenizer-hf-exact.md): with review-style runs appended, MediaPipe's
+    # SentencePiece must still take HF's ids. Without spiece.hf.model's score grid and normal-typed
+    # user-defined pieces, the fp32 file's scores differed from PyTorch's by 6.5e-4 here (measured).
+    runs = ["!!!!", "wow!!!!", "!!!!!!!", "sooooo", "nonono", "(!!!!)", "- hahahaha -", "!!!!!!!!!!"]
+    tied = [f"{t} {runs[i % len(runs)]}" for i, t in enumerate(texts[:160])]
+    _, ref_tied = _reference(ckpt, tied, 128)
+    assert np.abs(_mediapipe(path, e, tied) - _softmax(ref_tied)).max() <= 1e-4
 
 
 def test_runner_left_open_exits_without_traceback(art):

@@ -51,6 +51,24 @@ def sample_texts() -> list[str]:
     return read_labeled_tsv(SAMPLES_TSV)[0]
 
 
+# Tied segmentations (albert_edge.spm_hf._quantize_scores, docs/tokenizer-hf-exact.md): runs whose best
+# segmentations are the same pieces in another order. The run follows 0, 1, 4 and 15 words, so
+# SentencePiece's running sum (over the whole text, unlike HF's per word) is small or large at the tie.
+TIE_PREFIXES = ("", "wow", "this movie was great ", "i really did not like the acting in this one , it was terrible and boring ")
+TIE_RUNS = tuple(c * n for c in "!?.,'-:;()*=abcdefghijklmnopqrstuvwxyz0123456789" for n in range(2, 21)) + tuple(
+    p * n for p in ("ha", "no", "lol", "ab", "xo", ".!", "?!") for n in range(2, 15)
+)
+# Where HF itself does not follow the first-found rule: its tokenizer.json scores are short decimals, so
+# its float64 sums are inexact and rounding picks the order (measured with albert-base-v2's vocabulary;
+# none with the 8k test model). No float32 runtime, and not the Java port, can follow that.
+TIE_EXCEPTIONS = frozenset(pre + "o" * n for pre in TIE_PREFIXES if pre != "wow" for n in (14, 18))
+
+
+def tie_texts() -> list[str]:
+    """4,012 texts: every run in TIE_RUNS after every prefix in TIE_PREFIXES."""
+    return [pre + run for run in TIE_RUNS for pre in TIE_PREFIXES]
+
+
 def tokenizer_source(cache_dir: str | Path, official: bool = True) -> Path:
     """A folder with an ALBERT spiece.model: the official 30k one when ../shared has it, else a small one trained here."""
     off = official_spiece_dir() if official else None

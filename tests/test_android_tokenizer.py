@@ -83,6 +83,11 @@ def junit(tmp_path_factory):
         if off is not None:
             _golden(["sst2-dev", str(off), str(tmp / "sst2dev_official.tsv.gz")])
             props["albertedge.golden.sst2dev.official"] = str(tmp / "sst2dev_official.tsv.gz")
+    _golden(["ties", str(OWN_MODEL_DIR), str(tmp / "ties_own.tsv.gz")])
+    props["albertedge.golden.ties.own"] = str(tmp / "ties_own.tsv.gz")
+    if off is not None:
+        _golden(["ties", str(off), str(tmp / "ties_official.tsv.gz")])
+        props["albertedge.golden.ties.official"] = str(tmp / "ties_official.tsv.gz")
     proc, status = _run_junit(tmp, props)
     return {"proc": proc, "status": status, "interop": interop, "out": proc.stdout + proc.stderr}
 
@@ -192,6 +197,20 @@ def test_committed_goldens_are_current_python_output(golden, tokenizer_dir):
     }.items():
         assert sum(map(test, joined)) >= 100, what
     assert max(map(len, texts)) >= 1000 and sum(len(t) > 300 for t in texts) >= 100
+
+
+def test_tied_runs_identical_for_both_models(junit):
+    """Runs like "wow!!!!" tie between segmentations ('! !!!' / '!!! !'); the Java Viterbi must break the
+    tie as Hugging Face does (all of albert_edge.testing.tie_texts() but TIE_EXCEPTIONS)."""
+    from albert_edge.testing import TIE_EXCEPTIONS, tie_texts
+
+    counts = _golden_counts(junit["out"])
+    want = len([t for t in tie_texts() if t not in TIE_EXCEPTIONS])
+    assert counts["tied runs, self-trained 8k model"] == (want, want)
+    if official_spiece_dir() is None:
+        assert junit["status"]["GoldenTest#officialModelTiedRuns"] == "skipped"
+        pytest.skip("../shared/tokenizers/albert-base-v2 is absent: official-model tied-runs test skipped")
+    assert counts["tied runs, albert-base-v2 30k model"] == (want, want)
 
 
 def test_golden_harness_catches_a_single_wrong_id(tmp_path):

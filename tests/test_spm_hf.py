@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from albert_edge import spm_hf
+from albert_edge import spm_hf, testing
 from albert_edge.data import SAMPLES_TSV, official_spiece_dir, read_labeled_tsv, sst2_dev
 from albert_edge.errors import AlbertEdgeError
 
@@ -126,26 +126,15 @@ def test_model_keeps_pieces_ids_types_and_changes_only_normalizer_and_hf_scores(
         assert len(changed) == 141  # transformers' AlbertConverter, recorded in the shared tokenizer.json
 
 
-# Tied segmentations (spm_hf._quantize_scores): runs whose best segmentations are the same pieces in
-# another order. Contexts put the run after 0, 1, 4 and 15 words, so SentencePiece's running sum (over
-# the whole text, unlike HF's per word) is small or large when it reaches the tie.
-_TIE_PREFIXES = ("", "wow", "this movie was great ", "i really did not like the acting in this one , it was terrible and boring ")
-_TIE_RUNS = [c * n for c in "!?.,'-:;()*=abcdefghijklmnopqrstuvwxyz0123456789" for n in range(2, 21)] + [
-    p * n for p in ("ha", "no", "lol", "ab", "xo", ".!", "?!") for n in range(2, 15)
-]
-# What still differs: HF's float64 sums of its decimal scores are not exact, so on these exact ties its
-# rounding, not the first-found rule, picks the order. Measured; exactly this set must come out.
-TIE_EXCEPTIONS = {
-    "official": {pre + "o" * n for pre in ("", "this movie was great ", "i really did not like the acting in this one , it was terrible and boring ") for n in (14, 18)},
-    "own": set(),
-}
+# What still differs on tied runs (albert_edge.testing.TIE_EXCEPTIONS): exactly this set must come out.
+TIE_EXCEPTIONS = {"official": set(testing.TIE_EXCEPTIONS), "own": set()}
 
 
 def test_tied_segmentations_resolve_as_in_hf(built):
-    """Without the 2^-13 score grid, 137 of these 7,045-text variants (e.g. "wow!!!!": '! !!!' vs
-    '!!! !') tokenized differently on the official model, and the parity gate failed the text-in ONNX
-    models on review-style data."""
-    texts = [pre + run for run in _TIE_RUNS for pre in _TIE_PREFIXES]
+    """Without the 2^-13 score grid, many of these runs ("wow!!!!": '! !!!' vs '!!! !') tokenized
+    differently (137 of a 7,045-text variant of this set on the official model), and the parity gate
+    failed the text-in ONNX models on review-style data."""
+    texts = testing.tie_texts()
     bad = built.checker.check(built.model, texts)
     assert {m.text for m in bad} == TIE_EXCEPTIONS[built.name], [m.text for m in bad][:10]
 

@@ -4,6 +4,7 @@
     .venv/bin/python android_demo/tools/make_golden.py strings OUT.txt.gz [--count 12000]
     .venv/bin/python android_demo/tools/make_golden.py ids TOKENIZER_DIR STRINGS.txt.gz OUT.tsv.gz
     .venv/bin/python android_demo/tools/make_golden.py sst2-dev TOKENIZER_DIR OUT.tsv.gz
+    .venv/bin/python android_demo/tools/make_golden.py ties TOKENIZER_DIR OUT.tsv.gz   # tied runs ("wow!!!!")
     .venv/bin/python android_demo/tools/make_golden.py train-spm OUT_DIR   # the committed 8k test model
 
 Golden line format (read by GoldenFile.java): JSON string literal of the text, TAB, space-separated
@@ -151,6 +152,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("sst2-dev")
     p.add_argument("tokenizer_dir", type=Path)
     p.add_argument("out", type=Path)
+    p = sub.add_parser("ties")
+    p.add_argument("tokenizer_dir", type=Path)
+    p.add_argument("out", type=Path)
     p = sub.add_parser("train-spm")
     p.add_argument("out_dir", type=Path)
     p.add_argument("--vocab-size", type=int, default=8000)
@@ -169,6 +173,12 @@ def main(argv=None) -> int:
             return 2
         texts, _ = read_labeled_tsv(dev)
         write_lines(a.out, golden_lines(a.tokenizer_dir, texts))
+    elif a.cmd == "ties":
+        # Runs whose best segmentations tie (docs/tokenizer-hf-exact.md, "Tied segmentations"), without
+        # the few where HF's own float64 rounding, not its first-found rule, picks the order.
+        from albert_edge.testing import TIE_EXCEPTIONS, tie_texts
+
+        write_lines(a.out, golden_lines(a.tokenizer_dir, [t for t in tie_texts() if t not in TIE_EXCEPTIONS]))
     elif a.cmd == "train-spm":
         from albert_edge.data import read_labeled_tsv, sst2_train
         from albert_edge.testing import train_spiece

@@ -93,6 +93,20 @@ class GoldenTest {
         check(official(), GoldenFile.read(path), "SST-2 dev, albert-base-v2 30k model", 872);
     }
 
+    /** Runs like "wow!!!!" whose best segmentations are the same pieces in another order: the tie must
+     *  resolve as in Hugging Face (the strict "&gt;" over shorter keys first, in exact float64 sums). */
+    @Test
+    void officialModelTiedRuns() throws IOException {
+        String path = sysPathOrSkip("albertedge.golden.ties.official", "tied-runs golden (albert-base-v2) not given (../shared absent)");
+        check(official(), GoldenFile.read(path), "tied runs, albert-base-v2 30k model", 4000);
+    }
+
+    @Test
+    void selfTrainedModelTiedRuns() throws IOException {
+        String path = sysPathOrSkip("albertedge.golden.ties.own", "tied-runs golden (self-trained model) not given");
+        check(own(), GoldenFile.read(path), "tied runs, self-trained 8k model", 4000);
+    }
+
     @Test
     void selfTrainedModelSst2Dev() throws IOException {
         String path = sysPathOrSkip("albertedge.golden.sst2dev.own", "SST-2 dev golden (self-trained model) not given (../shared absent)");

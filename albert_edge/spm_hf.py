@@ -307,7 +307,7 @@ def _build_hf_spm(tokenizer_folder: str | os.PathLike, tokenizer=None) -> tuple[
 # tie at random: 84 of 2,000 SST-2 sentences with such a run appended tokenized differently (and the
 # parity gate failed the text-in ONNX models on them). With every score a multiple of 2^-13, float32
 # sums are exact while they stay under 2^11 in magnitude (about the first 150-250 pieces, more than
-# max_seq_length keeps), so SentencePiece sees the exact tie and resolves it as Hugging Face does. Each
+# the default max_seq_length of 128 keeps), so SentencePiece sees the exact tie and resolves it as Hugging Face does. Each
 # score moves by at most 2^-14 (6e-5); two different segmentations whose HF scores are closer than
 # that could swap, which none of the measured sets shows (docs/tokenizer-hf-exact.md, "Tied
 # segmentations"). 2^-12 was measured too coarse (it swapped 7 of 12,000 generated strings whose best

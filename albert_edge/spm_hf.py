@@ -9,12 +9,14 @@ AlbertConverter lowered the score of every "digit," piece (e.g. "▁1,") by 100.
 original spiece.model, 3,244 of 1,112,064 single code points and 20 of 872 SST-2 dev sentences
 get other ids than HF (measured, albert-base-v2).
 
-The HF-exact copy keeps the pieces, ids and types of spiece.model and changes only:
+The HF-exact copy keeps the pieces and ids of spiece.model and changes only:
   * normalizer_spec.precompiled_charsmap: one rule per code point that HF's normalizer changes
     (the rule's output is exactly HF's normalizer output, whitespace mapped to " "), plus the
     multi-character Replace patterns (``` `` ```, `''`); compiled by SentencePiece's own builder
     (trainer option normalization_rule_tsv; no hand-written charsmap/trie code);
-  * the scores, taken from the HF tokenizer's Unigram vocabulary (the -100 "digit," pieces).
+  * the scores, taken from the HF tokenizer's Unigram vocabulary (the -100 "digit," pieces) and
+    rounded to a 2^-13 grid, and user-defined pieces typed as normal ones: so that SentencePiece's
+    float32 Viterbi breaks tied segmentations ("!!!!") as HF does (_quantize_scores).
 Whitespace: HF's WhitespaceSplit strips and collapses Unicode White_Space and Metaspace
 ("always") prefixes every word with "▁"; SentencePiece's remove_extra_whitespaces +
 add_dummy_prefix + escape_whitespaces do the same on " ", which every White_Space character is

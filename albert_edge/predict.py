@@ -102,15 +102,14 @@ NUL_WARNING = (
 )
 
 
-def nul_warnings(texts: list[str], fmt_inputs: str, file: str) -> list[str]:
+def nul_warnings(texts: list[str], runner_inputs: str, file: str) -> list[str]:
     """One warning per text a text-in artifact will cut at a NUL (id-input artifacts tokenize in Python)."""
-    if fmt_inputs != "text":
+    if runner_inputs != "text":
         return []
     return [NUL_WARNING.format(k=k, file=file) for k, t in enumerate(texts, start=1) if "\x00" in t]
 
 
 def predict(folder, texts: list[str], artifact: str | None = None, threads: int | None = None) -> tuple[dict, str, list[dict]]:
-    from . import formats
     from .manifest import load_manifest
     from .parity import softmax
     from .runners import open_runner
@@ -120,7 +119,7 @@ def predict(folder, texts: list[str], artifact: str | None = None, threads: int 
     manifest = load_manifest(folder)
     entry, why = choose_artifact(folder, manifest, artifact)
     runner = open_runner(folder, entry, manifest, threads=threads)
-    for w in nul_warnings(texts, formats.get(entry["format"]).inputs, entry["file"]):
+    for w in nul_warnings(texts, runner.inputs, entry["file"]):
         print(w, file=sys.stderr)
     enc = artifact_encoder(folder, manifest)
     ids = enc.encode(texts, max_length=int(entry.get("max_length") or manifest["max_seq_length"]))

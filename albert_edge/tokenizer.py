@@ -156,7 +156,7 @@ def app_tokenizer_problem(tok) -> str | None:
     if not folds_case_and_accents(tok):
         return "keeps case or accents, but the app's tokenizer lower-cases and strips accents (as ALBERT's official tokenizers do)"
     if truncates_from_left(tok):
-        return "truncates long texts from the left (truncation_side 'left'), but the app's tokenizer keeps a text's first tokens"
+        return LEFT_TRUNCATION
     return None
 
 

@@ -306,8 +306,8 @@ def _build_hf_spm(tokenizer_folder: str | os.PathLike, tokenizer=None) -> tuple[
 # pieces in another order ("! !!! " vs "!!! !"), so their scores are equal in exact arithmetic. Hugging
 # Face sums its scores in float64 per word and keeps the first-found path on a tie; SentencePiece (and
 # so onnxruntime-extensions and MediaPipe) sums in float32 over the whole text, where rounding breaks the
-# tie at random: 84 of 2,000 SST-2 sentences with such a run appended tokenized differently (and the
-# parity gate failed the text-in ONNX models on them). With every score a multiple of 2^-13, float32
+# tie at random: 82 of 2,000 SST-2 sentences with such a run appended tokenized differently, 231 in the
+# text-in ONNX graph, whose parity gate failed (benchmarks/results/tokenizer/2026-12-07-tied-segmentations.md). With every score a multiple of 2^-13, float32
 # sums are exact while they stay under 2^11 in magnitude (about the first 150-250 pieces, more than
 # the default max_seq_length of 128 keeps), so SentencePiece sees the exact tie and resolves it as Hugging Face does. Each
 # score moves by at most 2^-14 (6e-5); two different segmentations whose HF scores are closer than

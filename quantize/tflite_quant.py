@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import AlbertEdgeError
 from ..staging import shown
-from ..export.tflite_recipes import MODES, RECIPE_NAME, quiet_quantizer, recipe_for  # noqa: F401
+from ..export.tflite_recipes import MODES, RECIPE_NAME, fast_array_compare, quiet_quantizer, recipe_for  # noqa: F401
 
 HELP = "quantize model.tflite: int8 weights (dynamic, default), fp16 weights, or full int8 (static, gated)"
 SOURCE = "model.tflite"
@@ -140,7 +140,7 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
                     calib_result = q.calibrate(feeds, num_threads=1)
                 except Exception as e:
                     raise AlbertEdgeError(f"calibration failed: {str(e).splitlines()[0][:200]}") from None
-        with step(f"quantizing {SOURCE} ({mode}: {RECIPE_NAME[mode]})", quiet), quiet_quantizer():
+        with step(f"quantizing {SOURCE} ({mode}: {RECIPE_NAME[mode]})", quiet), quiet_quantizer(), fast_array_compare():
             try:
                 result = q.quantize(calib_result, enable_progress_bar=False, enable_progress_report=False)
             except Exception as e:  # the quantizer raises many types; the user needs one line

@@ -292,6 +292,39 @@ def test_quantizer_progress_bar_stays_off():
         assert not bar._progress_bar.disable  # restored afterwards: the upstream default is on
 
 
+def test_quantizer_compares_arrays_with_numpy_and_the_same_answers(art, tmp_path, monkeypatch):
+    """ai-edge-quantizer 0.10 compares fp16 arrays through memoryview equality, element by element in
+    Python (96 of 99 s of `quantize tflite --mode fp16` on ALBERT-base; benchmarks/results/tflite/).
+    quantize_tflite swaps in numpy's comparison for the call: same answers, restored afterwards."""
+    from ai_edge_quantizer import qtyping
+
+    import albert_edge.export.tflite_recipes as recipes
+    from albert_edge.quantize.tflite_quant import quantize_tflite
+
+    stock = qtyping._compare_array_or_none
+    a = np.linspace(-2, 2, 96, dtype=np.float32).astype(np.float16).reshape(8, 12)
+    nan = a.copy()
+    nan[0, 0] = np.nan
+    zeros, negzeros = np.zeros(4, np.float16), -np.zeros(4, np.float16)
+    cases = [(None, None), (a, None), (None, a), (a, a), (a, a.copy()), (a, a + np.float16(1)), (a, a.reshape(12, 8)), (nan, nan.copy()),
+             (zeros, negzeros), (a.astype(np.int8), a.astype(np.int8)), (a, a.astype(np.float32))]
+    assert [recipes._equal_arrays_or_none(x, y) for x, y in cases] == [stock(x, y) for x, y in cases]
+
+    calls, real = [], recipes._equal_arrays_or_none
+
+    def counting(x, y):
+        calls.append(1)
+        return real(x, y)
+
+    monkeypatch.setattr(recipes, "_equal_arrays_or_none", counting)
+    work = tmp_path / "art"
+    shutil.copytree(art[1], work)
+    quantize_tflite(work, mode="fp16", overwrite=True, quiet=True)
+    assert calls, "the fp16 quantizer did not compare through fast_array_compare"
+    assert qtyping._compare_array_or_none is stock
+    assert (work / "model.fp16.tflite").read_bytes() == (art[1] / "model.fp16.tflite").read_bytes()
+
+
 def test_quantize_refuses_existing_output(art):
     _, folder, _ = art
     from albert_edge.quantize.tflite_quant import quantize_tflite

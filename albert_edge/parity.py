@@ -156,7 +156,7 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
         """(ids, PyTorch logits) at an artifact's sequence length (a MediaPipe file may serve fewer tokens)."""
         if length not in refs:
             ids_l = ids if length == manifest["max_seq_length"] else enc.encode(texts, max_length=length)
-            with bar(len(ids_l), f"pytorch reference ({length} tokens)", "sent") as pb:
+            with bar(len(ids_l), f"pytorch reference ({length} tokens)", "sent", lines=not quiet) as pb:
                 refs[length] = (ids_l, ref_runner.run_batched(ids_l, progress=pb))
         return refs[length]
 
@@ -169,7 +169,7 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
         length = int(e.get("max_length") or manifest["max_seq_length"])
         ids_l, ref_l = reference(length)
         runner = open_runner(folder, e, manifest, threads=threads)
-        with bar(len(ids_l), e["file"], "sent") as pb:
+        with bar(len(ids_l), e["file"], "sent", lines=not quiet) as pb:
             scores = runner.scores(texts, ids_l, progress=pb)
         r = _result(e, runner, compare(ref_l, scores, labels, probabilities=fmt.outputs == "probabilities"), thresholds)
         _check_tokenizer(runner, texts, ids_l, r)
@@ -181,7 +181,7 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
         for other in fmt.also_runs_as:  # the same bytes through another format's runner (MediaPipe file in LiteRT)
             alt = make_runner(other, folder / e["file"], e["precision"], tokenizer_ids(manifest), threads=threads, entry=e, weight_cache=False)
             alt.sha256 = e["sha256"]
-            with bar(len(ids_l), f"{e['file']} ({other})", "sent") as pb:
+            with bar(len(ids_l), f"{e['file']} ({other})", "sent", lines=not quiet) as pb:
                 alt_scores = alt.scores(texts, ids_l, progress=pb)
             ra = _result(e, alt, compare(ref_l, alt_scores, labels, probabilities=fmt.outputs == "probabilities"), thresholds)
             ra["runner_format"] = other

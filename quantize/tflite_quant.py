@@ -79,7 +79,7 @@ def _static_gate(folder: Path, manifest: dict, fp32_entry: dict, quant_bytes: by
     logits = {}
     for name, path in (("fp32", folder / fp32_entry["file"]), ("int8", tmp)):
         runner = make_runner("tflite", path, name, tokenizer_ids(manifest), threads=1, entry=fp32_entry if name == "fp32" else None, weight_cache=False)
-        with bar(len(ids), f"static int8 gate: {name} on {data_path.name}") as pb:
+        with bar(len(ids), f"static int8 gate: {name} on {data_path.name}", lines=not quiet) as pb:
             logits[name] = runner.run_batched(ids, progress=None if quiet else pb)
         del runner
     r = compare(logits["fp32"], logits["int8"], np.asarray(ys))

@@ -85,3 +85,33 @@ def test_full_run_writes_parity_json(onnx_art, tmp_path):
     rep = json.loads((folder / "parity.json").read_text())
     assert {a["file"] for a in rep["artifacts"]} == {"model.onnx", "model.int8.onnx"}
     assert all(a["sha256"] for a in rep["artifacts"])
+
+
+def test_verify_in_a_log_prints_a_line_per_artifact_and_progress_on_long_ones(onnx_art, capsys, monkeypatch):
+    """Where stderr is not a terminal (CI, `> log 2>&1`) tqdm draws nothing: verify writes plain lines
+    instead, one per artifact, with the count after 10 s and once a minute on long ones."""
+    import itertools
+
+    from albert_edge import progress
+
+    rep = verify(onnx_art, data=SAMPLES_TSV, files=["model.onnx", "model.int8.onnx"])
+    err = capsys.readouterr().err
+    n = rep["sentences"]
+    for f in ("pytorch reference", "model.onnx", "model.int8.onnx"):
+        assert sum(1 for ln in err.splitlines() if ln.startswith(f"✓ {f}") and f"({n} sent, " in ln) == 1, err
+    verify(onnx_art, data=SAMPLES_TSV, files=["model.onnx"], quiet=True)
+    assert "sent" not in capsys.readouterr().err
+
+    clock = itertools.chain([0.0, 3.0, 11.0, 12.0, 70.0, 75.0, 76.0, 80.0], itertools.repeat(90.0))  # start, 6 updates, end
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    with progress.bar(6, "slow.tflite", "sent", lines=True) as pb:  # capsys' stderr is not a terminal
+        assert isinstance(pb, progress.LineProgress)
+        for _ in range(5):
+            pb.update(1)
+        pb.update(1)  # the last one: the end line says it
+    assert capsys.readouterr().err.splitlines() == ["… slow.tflite: 2/6 sent, 11 s", "… slow.tflite: 5/6 sent, 75 s", "✓ slow.tflite (6 sent, 80.0 s)"]
+    with pytest.raises(ValueError):
+        with progress.bar(3, "broken", "sent", lines=True):
+            raise ValueError("x")
+    assert capsys.readouterr().err == ""
+    assert not isinstance(progress.bar(3, "t", lines=False), progress.LineProgress)

@@ -286,7 +286,7 @@ def test_arm64_parity_passes_and_a_corrupted_artifact_fails(arm_root, demo_artif
         model = None
         files = "model.onnx,model.int8.onnx,model.tflite" + (",model.pte,model.int8.pte" if PTE else "")
         data = None
-        limit = 24
+        limit = 8  # a negated classifier flips every label, a scaled pooler moves every logit: 8 texts show both
         root = str(arm_root)
         work = str(tmp_path / "work")
         rebuild_root = False

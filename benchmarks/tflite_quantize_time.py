@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import datetime as _dt
 import hashlib
+import importlib.metadata as md
 import json
 import time
 from pathlib import Path
@@ -72,8 +73,6 @@ def main(argv=None) -> int:
     data = src.read_bytes()
     name = a.name or a.artifacts.resolve().name
     rows = measure(data, modes, a.rounds)
-    import importlib.metadata as md
-
     result = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "name": name,
               "source": {"file": str(src), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                          "unique_parameters": manifest.get("model", {}).get("unique_parameters")},

@@ -158,7 +158,7 @@ def test_in_graph_tokenizer_resolves_tied_segmentations_as_sentencepiece_does(hf
     """onnxruntime-extensions bundles SentencePiece 0.1.96, which scored user-defined pieces ('.', '-', …)
     length x max_score - 0.1: with one in the text, float32 rounding broke exact ties ("!!!!" = '! !!!'
     or '!!! !') at random: 17 of these 396 texts got other ids than SentencePiece 0.2 (whose ids equal
-    HF's but for tests/test_spm_hf.TIE_EXCEPTIONS). spiece.hf.model stores those pieces as normal ones."""
+    HF's but for albert_edge.testing.TIE_EXCEPTIONS). spiece.hf.model stores those pieces as normal ones."""
     import sentencepiece as spm
 
     runs = [c * n for c in "!?.-oxz" for n in range(2, 15)] + ["ha" * n for n in range(2, 8)] + ["nonono", "(!!!!)"]

@@ -170,21 +170,19 @@ def test_executorch_stock_spec_runs_with_default_runtime_options(tiny, peer_cach
 
 # Run in OpenVINO's venv: our model.onnx itself and the peer's IR files, at OpenVINO's f32 inference precision
 # (the CPU plugin's default is bf16 on CPUs with AMX: the check must not depend on the CPU kind).
+# The feeds are the peer worker's own (openvino_peer._feeds, loaded by path as the worker is).
 _OV_LOGITS = """
 import json, sys
 import numpy as np
 import openvino as ov
+sys.path.insert(0, sys.argv[3])
+from openvino_peer import _feeds
 files, ids = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 core, out = ov.Core(), {}
 for f in files:
     c = core.compile_model(f, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     r, names = c.create_infer_request(), [i.get_any_name() for i in c.inputs]
-    rows = []
-    for x in ids:
-        a = np.asarray([x], dtype=np.int64)
-        feed = {"input_ids": a, "attention_mask": np.ones_like(a), "token_type_ids": np.zeros_like(a)}
-        rows.append(np.asarray(next(iter(r.infer({n: feed[n] for n in names}).values())), dtype=np.float64)[0].tolist())
-    out[f] = rows
+    out[f] = [np.asarray(next(iter(r.infer(_feeds([x], 0, names)).values())), dtype=np.float64)[0].tolist() for x in ids]
 print(json.dumps(out))
 """
 
@@ -207,7 +205,10 @@ def test_openvino_peer_builds_in_its_venv_and_times_in_its_worker(tiny, peer_cac
     ours = OnnxRunner(folder / "model.onnx").logits(ids)
     xml = {s["precision"]: s["path"] for s in specs}
     files = [str(folder / "model.onnx"), xml["fp32"], xml["int8"]]
-    p = subprocess.run([str(OPENVINO_VENV / "bin" / "python"), "-c", _OV_LOGITS, json.dumps(files), json.dumps(ids)], capture_output=True, text=True, timeout=300)
+    from albert_edge.paths import package_file
+
+    peers_dir = str(package_file("benchmarks.peers", "openvino_peer.py").parent)
+    p = subprocess.run([str(OPENVINO_VENV / "bin" / "python"), "-c", _OV_LOGITS, json.dumps(files), json.dumps(ids), peers_dir], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     got = {f: np.asarray(v) for f, v in json.loads(p.stdout.strip().splitlines()[-1]).items()}
     assert np.abs(got[files[0]] - ours).max() <= 1e-4, np.abs(got[files[0]] - ours).max()

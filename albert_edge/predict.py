@@ -47,7 +47,8 @@ def choose_artifact(folder: Path, manifest: dict, requested: str | None) -> tupl
         if ok:
             best = min(ok, key=lambda a: a["bytes"])
             n = report.get("sentences")
-            return best, f"smallest artifact that passed parity{f' on {n} sentences' if n else ''}, sha256 {best['sha256'][:12]}"
+            on = f" on {n} sentence{'' if n == 1 else 's'}" if n else ""
+            return best, f"smallest artifact that passed parity{on}, sha256 {best['sha256'][:12]}"
         raise AlbertEdgeError(f"no artifact in {folder} passed the last `albert-edge verify`; pass --artifact to use one anyway")
     best = min(manifest["artifacts"], key=lambda a: a["bytes"])
     return best, "smallest artifact (not verified yet: run `albert-edge verify`)"

@@ -134,3 +134,18 @@ def test_label_names_accepted_in_data(onnx_art, tmp_path, capsys):
     rc = main(["verify", str(onnx_art), "--data", str(data), "--artifacts", "model.onnx", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["sentences"] == 2
+
+
+def test_predict_names_how_many_sentences_the_choice_rests_on(onnx_art, tmp_path, capsys):
+    import shutil
+
+    art = tmp_path / "art"
+    shutil.copytree(onnx_art, art)
+    data = tmp_path / "d.tsv"
+    for rows, said in (("what a great film\t1\n", "on 1 sentence,"), ("what a great film\t1\nawful\t0\n", "on 2 sentences,")):
+        data.write_text("sentence\tlabel\n" + rows)
+        main(["verify", str(art), "--data", str(data), "--quiet"])  # a full run: the folder's parity record
+        capsys.readouterr()
+        assert main(["predict", str(art), "fine"]) == 0
+        err = capsys.readouterr().err
+        assert f"(smallest artifact that passed parity {said} sha256" in err, err

@@ -10,12 +10,13 @@ STAMP := $(VENV)/.albert-edge-installed
 env: $(STAMP)
 
 # constraints.txt pins every package to the versions tested here (torch==2.13.0 is the CPU wheel).
-# --no-compile: pip would byte-compile every module of torch, jax, ExecuTorch and the rest (measured here:
-# 133 s install vs 60 s without); Python compiles and caches only the modules a run imports.
+# pip byte-compiles at install on purpose: where PYTHONDONTWRITEBYTECODE=1 (as on these machines) Python
+# never caches .pyc itself, and `--no-compile` made every process compile what it imports (tried: fresh
+# `make demo` 8 min 7 s -> 10 min 44 s, its quick benchmark's fresh processes 167 -> 340 s).
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e '.[dev,mediapipe,executorch]' -c constraints.txt
+	$(PY) -m pip install -q -e '.[dev,mediapipe,executorch]' -c constraints.txt
 	touch $@
 
 demo: env

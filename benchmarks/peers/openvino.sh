@@ -45,7 +45,7 @@ if ! "$VENV/bin/python" -c "import openvino, nncf" 2>/dev/null; then
   CONSTRAINTS=$(mktemp)
   trap 'rm -f "$CONSTRAINTS"' EXIT
   echo "torch==$TORCH_VERSION" > "$CONSTRAINTS"
-  "$VENV/bin/python" -m pip install -q --no-compile -c "$CONSTRAINTS" "openvino==$OPENVINO_VERSION" "nncf==$NNCF_VERSION" psutil
+  "$VENV/bin/python" -m pip install -q -c "$CONSTRAINTS" "openvino==$OPENVINO_VERSION" "nncf==$NNCF_VERSION" psutil
 fi
 
 # One thread for the build: the peer is built, not timed, here; keep the shared CPUs free.

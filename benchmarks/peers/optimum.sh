@@ -39,8 +39,8 @@ if [[ ! -x "$VENV/bin/optimum-cli" ]]; then
   mkdir -p "$(dirname "$VENV")"
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q --no-compile "torch==$TORCH_VERSION"
-  "$VENV/bin/python" -m pip install -q --no-compile "optimum-onnx[onnxruntime]==$OPTIMUM_ONNX_VERSION" \
+  "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION"
+  "$VENV/bin/python" -m pip install -q "optimum-onnx[onnxruntime]==$OPTIMUM_ONNX_VERSION" \
     "onnxruntime==$ORT_VERSION" sentencepiece "torch==$TORCH_VERSION"
 fi
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -329,7 +330,7 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
     cfg = {"runs": settings.runs, "warmup": settings.warmup, "min_runs": settings.min_runs, "max_runs": settings.max_runs}
     artifacts = []
     mem_seq = 128 if 128 <= int(manifest["max_seq_length"]) else int(manifest["max_seq_length"])
-    pbar = bar(total=_count_configs(specs, settings), desc="benchmark", unit="cfg") if not quiet else None
+    pbar = bar(total=_count_configs(specs, settings), desc="benchmark", unit="cfg", lines=True) if not quiet else None
     try:
         for spec in specs:
             rec = {"name": spec["name"], "format": spec["format"], "precision": spec["precision"], "role": spec["role"], "file": spec.get("file"),
@@ -345,6 +346,8 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
                 _bench_one(spec, rec, settings, shape, (sent_texts, sent_ids), budget, cfg, pbar, mem_seq)
             except Exception as e:  # one broken artifact is reported, the rest still measured
                 rec["error"] = _short_error(e)
+                if pbar is not None:
+                    pbar.write(f"✗ {spec['name']}: {rec['error']}", file=sys.stderr)
             if spec["name"] == PROFILED and not rec["error"] and PROFILE_SEQ_LEN <= spec["max_len"]:
                 _profile(spec, rec, settings, quiet)
     finally:

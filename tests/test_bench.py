@@ -3,7 +3,9 @@ and bad inputs. No timing assertions: speed is what the benchmark reports, not w
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import struct
 from pathlib import Path
@@ -132,9 +134,11 @@ def cli_run(tiny_folder, tmp_path_factory):
     argv = ["bench", str(tiny_folder), "--quick", "--seq-lens", "8,16,32", "--threads", "1", "--batch", "1,2", "--runs", "3", "--warmup", "1",
             "--sentences", "4", "--optimum", "off", "--out", str(out), "--extra", f"copy-fp32={tiny_folder / 'model.onnx'}"]
     # an empty peer cache: --quick only uses peers already built, and none is for this checkpoint
-    with pytest.MonkeyPatch.context() as mp:
+    err = io.StringIO()  # not a terminal, as in CI or `> log 2>&1`: the bench writes its progress as lines
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(err):
         mp.setenv("ALBERT_EDGE_CACHE", str(tmp_path_factory.mktemp("cache")))
         rc = main(argv)
+    out.with_name(out.name + ".stderr").write_text(err.getvalue())
     files = sorted(out.iterdir())
     jsons = [f for f in files if f.suffix == ".json"]
     return rc, out, files, json.loads(jsons[0].read_text()) if jsons else None
@@ -189,6 +193,46 @@ def test_cli_run_writes_a_valid_result(cli_run, tiny_folder):
     # rest of the machine took meanwhile
     assert onnx["info"].get("runtime") == "onnxruntime"
     assert [i["threads"] for i in onnx["interference"]] == [1] and onnx["interference"][0]["other_cores"] >= 0
+
+
+def test_cli_run_in_a_log_says_how_far_it_got_after_each_artifact(cli_run):
+    """tqdm draws nothing where stderr is not a terminal, and an ALBERT-base folder's rows run for half
+    an hour: the bench writes a line as each artifact's rows end, and one at the end."""
+    rc, out, files, result = cli_run
+    lines = out.with_name(out.name + ".stderr").read_text().splitlines()
+    (end,) = [ln for ln in lines if ln.startswith("✓ benchmark (")]
+    total = int(end.split("(", 1)[1].split(" ", 1)[0])
+    counts = [ln for ln in lines if ln.startswith("… benchmark: ")]
+    # one line as each artifact's rows end ("after NAME"), or the timed count line at that count ("(NAME)")
+    named = [ln.rsplit(" after ", 1)[1] if " after " in ln else ln.rsplit(" (", 1)[1].rstrip(")") for ln in counts]
+    measured = [a["name"] for a in result["artifacts"] if not a.get("error")]
+    assert list(dict.fromkeys(named)) == measured, lines
+    done = [int(ln.split(": ", 1)[1].split("/", 1)[0]) for ln in counts]
+    assert done == sorted(done) and done[-1] == total and all(f"/{total} cfg, " in ln for ln in counts), counts
+    assert len(set(done)) == len(done), "the same count said twice"
+
+
+def test_line_progress_names_each_item_as_it_ends_and_the_title_at_the_end(capsys, monkeypatch):
+    import itertools
+
+    from albert_edge import progress
+
+    clock = itertools.chain([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], itertools.repeat(6.0))
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    with progress.bar(4, "benchmark", "cfg", lines=True) as pb:
+        pb.set_description("a")  # nothing measured under the title itself: no line
+        pb.update(2)
+        pb.set_description("b")
+        pb.write("✗ b: broke")  # the caller says an item failed; the next line only counts
+        pb.set_description("c")  # b measured nothing: no line for it
+        pb.update(2)
+    assert capsys.readouterr().err.splitlines() == ["… benchmark: 2/4 cfg, 2 s after a", "✗ b: broke", "… benchmark: 4/4 cfg, 4 s after c", "✓ benchmark (4 cfg, 5.0 s)"]
+    clock = itertools.chain([0.0, 11.0], itertools.repeat(12.0))
+    with progress.bar(4, "benchmark", "cfg", lines=True) as pb:
+        pb.set_description("a")
+        pb.update(2)  # 11 s: the timed count line names a
+        pb.set_description("b")  # so no second line at the same count
+    assert capsys.readouterr().err.splitlines() == ["… benchmark: 2/4 cfg, 11 s (a)", "✓ benchmark (2 cfg, 12.0 s)"]
 
 
 def test_cli_run_compares_and_reports_goals_honestly(cli_run):

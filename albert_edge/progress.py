@@ -49,9 +49,6 @@ class LineProgress:
     def write(text: str, file=None, end: str = "\n") -> None:
         print(text, file=file or sys.stderr, end=end, flush=True)
 
-    def _print(self, text: str) -> None:
-        self.write(text)
-
     def _count(self, now: float) -> str:
         return f"{self.n}" + (f"/{self.total}" if self.total is not None else "") + f" {self.unit}, {now - self.t0:.0f} s"
 
@@ -61,13 +58,13 @@ class LineProgress:
         if self.t0 is not None and now >= self.next and (self.total is None or self.n < self.total):
             self.next = now + self.EVERY_S
             item = f" ({self.desc})" if self.desc != self.title else ""
-            self._print(f"… {self.title}: {self._count(now)}{item}")
+            self.write(f"… {self.title}: {self._count(now)}{item}")
             self.printed_n = self.n
 
     def _item_ended(self) -> None:
         # Not when the count line just said the same (an item's last update can trigger it).
         if self.t0 is not None and self.desc != self.title and self.item_n < self.n != self.printed_n:
-            self._print(f"… {self.title}: {self._count(time.perf_counter())} after {self.desc}")
+            self.write(f"… {self.title}: {self._count(time.perf_counter())} after {self.desc}")
 
     def set_description(self, desc: str) -> None:
         if desc != self.desc:
@@ -81,7 +78,7 @@ class LineProgress:
     def close(self) -> None:
         if self.t0 is not None:
             self._item_ended()
-            self._print(f"✓ {self.title} ({self.n} {self.unit}, {time.perf_counter() - self.t0:.1f} s)")
+            self.write(f"✓ {self.title} ({self.n} {self.unit}, {time.perf_counter() - self.t0:.1f} s)")
             self.t0 = None
 
     def __enter__(self):

@@ -26,6 +26,9 @@ import math
 import torch
 from torch import nn
 
+# The query-rows attention and the [CLS]-only classifier are shared with the TFLite exporter.
+from .cls_only import ClsOnlyLogits, StaticBatchAttention, additive_mask, layer_applications
+
 __all__ = [
     "LayerNormMatmulMean",
     "GeluNewSigmoid",
@@ -122,71 +125,6 @@ class GeluNewSigmoid(nn.Module):
         return x * torch.sigmoid(x * (self._a + self._b * (x * x)))
 
 
-class StaticBatchAttention(nn.Module):
-    """ALBERT's eager self-attention with reshapes XNNPACK can delegate under a dynamic sequence length.
-
-    Why by hand: torch.export records `view(*input_shape, -1, head_size)` after a transpose, and the
-    4-D `matmul` decomposition (view -> bmm -> view), with the symbolic sequence length as a size;
-    XNNPACK 1.5.1's reshape takes only literal sizes plus at most one inferred (-1) dim, so 4 reshapes
-    per layer application fell out of the delegate. Here heads are folded into the (static) batch dim
-    and `bmm` is called directly, with the sequence dim always the -1 (a `.contiguous().view` keeps the
-    -1 in the exported graph; `reshape` of a non-contiguous tensor does not).
-
-    Same submodules (query/key/value/dense/LayerNorm) as the wrapped AlbertAttention; same math as
-    transformers' `eager_attention_forward` (q.k^T * scale + additive mask, softmax, .v). Masks of shape
-    [batch, 1, 1, seq] (what `AdditiveMaskLogits` passes) take the bmm path; any other mask (e.g.
-    transformers' own [batch, 1, seq, seq]) takes the 4-D path, same numbers, fewer delegated ops.
-    """
-
-    def __init__(self, attn: nn.Module):
-        super().__init__()
-        self.attn = attn
-
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, query: torch.Tensor | None = None, **kwargs):
-        """query: the first rows of hidden_states ([batch, r, hidden]) to compute the output for (keys
-        and values still come from every row); None for all rows, as transformers does."""
-        a = self.attn
-        b = hidden_states.shape[0]
-        nh, hd = a.num_attention_heads, a.attention_head_size
-        hq = hidden_states if query is None else query
-        key_mask = attention_mask is None or (attention_mask.dim() == 4 and attention_mask.shape[1] == 1 and attention_mask.shape[2] == 1)
-        if not key_mask:
-            q = a.query(hq).view(b, -1, nh, hd).transpose(1, 2)
-            k, v = (lin(hidden_states).view(b, -1, nh, hd).transpose(1, 2) for lin in (a.key, a.value))
-            mask = attention_mask if query is None else attention_mask[:, :, : hq.shape[1]]
-            probs = torch.softmax(torch.matmul(q, k.transpose(2, 3)) * a.scaling + mask, dim=-1)
-            ctx = torch.matmul(a.attention_dropout(probs), v)  # [b, nh, rows, hd]
-        else:
-            q = a.query(hq).view(b, -1, nh, hd).transpose(1, 2).contiguous().view(b * nh, -1, hd)
-            v = a.value(hidden_states).view(b, -1, nh, hd).transpose(1, 2).contiguous().view(b * nh, -1, hd)
-            # K laid out transposed in one permute ([b*nh, hd, seq]), not transposed again for the bmm:
-            # ExecuTorch 1.5.1's bmm visitor has no transpose-B flag, so k.transpose was one more copy.
-            kt = a.key(hidden_states).view(b, -1, nh, hd).permute(0, 2, 3, 1).contiguous().view(b * nh, hd, -1)
-            scores = torch.bmm(q, kt) * a.scaling  # [b*nh, rows, seq]
-            if attention_mask is not None:
-                # [b, 1, 1, seq] -> [b*nh, 1, seq]: one additive row per (batch, head), broadcast over
-                # queries; batch 1 needs no expand (XNNPACK 1.5.1 has no expand_copy config).
-                m = attention_mask.view(1, 1, -1) if b == 1 else attention_mask.expand(b, nh, 1, -1).contiguous().view(b * nh, 1, -1)
-                scores = scores + m
-            probs = torch.softmax(scores, dim=-1)
-            ctx = torch.bmm(a.attention_dropout(probs), v).view(b, nh, -1, hd)
-        ctx = ctx.transpose(1, 2).contiguous().view(b, -1, nh * hd)
-        out = a.output_dropout(a.dense(ctx))
-        return a.LayerNorm(hq + out), probs
-
-
-def layer_applications(model: nn.Module) -> list[nn.Module]:
-    """The AlbertLayer modules of an AlbertFor* model in the order AlbertTransformer applies them:
-    application i runs group int(i / (num_hidden_layers / num_hidden_groups)), each group its
-    inner_group_num layers in turn (transformers' own index formula, modeling_albert.py)."""
-    cfg = model.config
-    groups = model.albert.encoder.albert_layer_groups
-    out: list[nn.Module] = []
-    for i in range(cfg.num_hidden_layers):
-        out.extend(groups[int(i / (cfg.num_hidden_layers / cfg.num_hidden_groups))].albert_layers)
-    return out
-
-
 def first_row(h: torch.Tensor) -> torch.Tensor:
     """h[:, :1] ([batch, seq, d] -> [batch, 1, d]) as a one-hot [1, 1, seq] x h matmul at batch 1.
 
@@ -203,48 +141,26 @@ def first_row(h: torch.Tensor) -> torch.Tensor:
 
 
 class AdditiveMaskLogits(nn.Module):
-    """The classifier reduced to logits, given transformers an additive [batch, 1, 1, seq] mask; with
-    rewritten attention (StaticBatchAttention), the last layer application computed for [CLS] only.
-
-    Why the mask by hand: from a 2-D padding mask, transformers 5 builds a [batch, 1, seq, seq] mask
-    with arange/index/bitwise_and/where (portable kernels, and the integer adds that break
-    prepare_pt2e); a 4-D mask is passed through as is. (1 - mask) * finfo.min equals transformers'
-    where(mask, 0, min) element for element (0 * min is -0.0, adding it is exact).
-
-    Why [CLS] only: the pooler reads row 0 of the last hidden states and nothing else, so in the
-    last application only row 0's query, attention output, LayerNorms and FFN matter (keys and values
-    still come from every row). Neither torch.export nor ExecuTorch prunes rows, so the loop over
-    the applications is written out here (layer_applications) and the last one is called with
-    query=first_row(h): the same logits; the pooler's `select` becomes a reshape. In the last
-    application 4 of the 6 weight matmuls (Q, O and both FFN ones: 10/12 of its weight FLOPs) run on
-    1 row instead of all; ALBERT-base on SST-2 sentences 1.07x int8 (docs/executorch.md).
-    """
+    """The classifier reduced to logits for ExecuTorch: with rewritten attention (StaticBatchAttention
+    in every application), export/cls_only.ClsOnlyLogits (the additive [batch, 1, 1, seq] mask, the
+    last application for [CLS] only) with the first row taken by `first_row` (a one-hot bmm, which
+    XNNPACK keeps in its one piece); otherwise transformers' own forward given the additive mask
+    (transformers passes a 4-D mask through as is)."""
 
     def __init__(self, model: nn.Module, cls_only: bool = True):
         super().__init__()
-        self.m = model
         layers = layer_applications(model) if cls_only else []
-        # Only with the rewritten attention (it takes `query`); otherwise transformers' own forward.
-        self.layers = layers if layers and all(isinstance(x.attention, StaticBatchAttention) for x in layers) else None
+        # Only with the rewritten attention in every application (the ExecuTorch graph); a module that
+        # was not rewritten keeps transformers' forward. The model is registered once, in one of the two.
+        use = bool(layers) and all(isinstance(x.attention, StaticBatchAttention) for x in layers)
+        self.cls = ClsOnlyLogits(model, first_row=first_row) if use else None
+        self.m = None if use else model
+        self.layers = self.cls.layers if use else None
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        additive = (1.0 - attention_mask.to(torch.float32)) * torch.finfo(torch.float32).min
-        # view, not [:, None, None, :]: XNNPACK takes unsqueeze only on the trailing dim.
-        additive = additive.view(additive.shape[0], 1, 1, -1)
-        if self.layers is None:
-            return self.m(input_ids=input_ids, attention_mask=additive, token_type_ids=token_type_ids).logits
-        from transformers.pytorch_utils import apply_chunking_to_forward
-
-        a = self.m.albert
-        h = a.encoder.embedding_hidden_mapping_in(a.embeddings(input_ids, token_type_ids=token_type_ids))
-        for layer in self.layers[:-1]:
-            h = layer(h, additive)
-        last = self.layers[-1]
-        att, _ = last.attention(h, additive, query=first_row(h))
-        ffn = apply_chunking_to_forward(last.ff_chunk, last.chunk_size_feed_forward, last.seq_len_dim, att)
-        cls = last.full_layer_layer_norm(ffn + att)  # [batch, 1, hidden]
-        pooled = a.pooler_activation(a.pooler(cls.view(cls.shape[0], -1)))
-        return self.m.classifier(self.m.dropout(pooled))
+        if self.cls is not None:
+            return self.cls(input_ids, attention_mask, token_type_ids)
+        return self.m(input_ids=input_ids, attention_mask=additive_mask(attention_mask), token_type_ids=token_type_ids).logits
 
 
 def use_eager_attention(model) -> None:

@@ -74,14 +74,17 @@ def _existing_max_length(folder: Path, ckpt) -> int | None:
     return m.get("max_seq_length")
 
 
-def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | None = None, probabilities: bool = False) -> bytes:
+def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | None = None, probabilities: bool = False, cls_only: bool = True) -> bytes:
     """Convert `model` (AlbertForSequenceClassification, eval) to one .tflite with a signature per bucket.
 
     fold_barriers (default: on, unless ALBERT_EDGE_TFLITE_FOLD_BARRIERS=0) keeps the converter from
-    folding each application's preceding LayerNorm into the shared weights (see tflite_sharing)."""
+    folding each application's preceding LayerNorm into the shared weights (see tflite_sharing).
+    cls_only (default) computes the last layer application for [CLS] only (export/cls_only.py);
+    False keeps it on every row, for side-by-side measurements."""
     import torch
 
-    from .tflite_sharing import barriers_enabled, layer_input_barriers
+    from .cls_only import ClsOnlyLogits
+    from .tflite_sharing import barriers_enabled, fold_barrier
 
     from ..progress import step
 
@@ -101,7 +104,10 @@ def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | N
         tail = " ".join(native["text"].strip().splitlines()[-1:])
         raise AlbertEdgeError(f"cannot import litert-torch ({failure})" + (f"; native log: {tail[:200]}" if tail else ""))
 
-    wrapped = logits_only(model, as_dict=True, probabilities=probabilities)  # MediaPipe's file ends in a softmax
+    barrier = fold_barrier(barriers_enabled() if fold_barriers is None else fold_barriers)
+    # A static slice takes [CLS]'s row: every signature has a fixed length.
+    classifier = ClsOnlyLogits(model, barrier=barrier, cls_only=cls_only)
+    wrapped = logits_only(classifier, as_dict=True, probabilities=probabilities)  # MediaPipe's file ends in a softmax
     conv = litert_torch.Converter()
     for L in buckets:
         # int32 in the graph: what phones feed, and litert-torch would downcast int64 anyway.
@@ -111,7 +117,7 @@ def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | N
     head = ", softmax output" if probabilities else ""
     with step(f"converting with litert-torch ({len(buckets)} signature{'s' if len(buckets) > 1 else ''}: {', '.join(map(str, buckets))}{head})", quiet):
         try:
-            with torch.no_grad(), warnings.catch_warnings(), layer_input_barriers(model, barriers_enabled() if fold_barriers is None else fold_barriers):
+            with torch.no_grad(), warnings.catch_warnings():
                 # torch.export's pytree deprecation chatter, not actionable for users.
                 warnings.simplefilter("ignore", FutureWarning)
                 edge = conv.convert()

@@ -10,13 +10,17 @@ byte-identical, which the buffer merge in tflite_buffers.compact hides; on a tra
 file stores 3 extra 768x768 fp32 matrices and their biases (54.15 MB instead of 46.6 MB).
 
 The fix: an optimization barrier (litert-torch's own `optimization_barrier` op, lowered to
-stablehlo.optimization_barrier) on the input of every AlbertLayer application. The converter cannot
-fold across it, so every application's FC reads the same constant, and it emits no op for it (the
-barrier is gone from the .tflite: same op counts, measured). Folds that stay, because they produce
-ONE constant used by every application (no extra bytes): the attention scale d^-1/4 into W_q/W_k
-and their biases, attention.LayerNorm's γ/β into the FFN-in weight/bias, the embedding LayerNorm
-into the embedding projection. The weight guard (albert_edge.weight_guard) refuses any file that
-stores more than that, so a converter version that folds differently fails loudly.
+stablehlo.optimization_barrier) on the input of every layer application, and on its attention output
+(the FFN's input). The converter cannot fold across it, so every application's FC reads the same
+constant, and it emits no op for it (the barrier is gone from the .tflite: no op type gains instances,
+a test). The second barrier is for the [CLS]-only last application (export/cls_only.py): its
+attention LayerNorm runs on a [1, 1, H] row, whose γ/β the converter materialises as [1, 1, H]
+constants and does not fold into the FFN-in weight, while the other applications' [H] γ is folded:
+two copies of the FFN-in weight (measured: +0.26 MB on the demo model, 4·H·I bytes, 9.4 MB on
+ALBERT-base). With it no application folds, and every FFN-in reads the checkpoint's weight. The fold
+that stays produces ONE constant used once (no extra bytes): the embedding LayerNorm into the
+embedding projection. The weight guard (albert_edge.weight_guard) refuses any file that stores more
+than the checkpoint's parameters, so a converter version that folds differently fails loudly.
 
 `ALBERT_EDGE_TFLITE_FOLD_BARRIERS=0` converts without the barriers (the old behaviour), for
 before/after measurements and the test proving the guard catches it.
@@ -24,7 +28,6 @@ before/after measurements and the test proving the guard catches it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from ..errors import AlbertEdgeError
@@ -47,30 +50,18 @@ def _barrier_fn():
     return optimization_barrier
 
 
-@contextlib.contextmanager
-def layer_input_barriers(model, enabled: bool = True):
-    """While active, every AlbertLayer call passes its hidden-state input through an optimization
-    barrier (identity in PyTorch; a fold boundary for the converter). Yields how many layer modules
-    got a hook; hooks are removed on exit."""
+def fold_barrier(enabled: bool = True):
+    """The barrier as a one-tensor function (identity in PyTorch; a fold boundary for the converter),
+    for export/cls_only.ClsOnlyLogits, which applies it to every layer application's input and to its
+    attention output; None when disabled."""
     if not enabled:
-        yield 0
-        return
-    from transformers.models.albert.modeling_albert import AlbertLayer
-
+        return None
     barrier = _barrier_fn()
 
-    def pre_hook(module, args, kwargs):
-        if args:
-            # The op lowers a 1-tensor list to a bare OpResult that its own lowering cannot index
-            # (litert-torch 0.10: "'OpResult' object is not subscriptable"); two operands work.
-            x, _ = barrier(args[0], args[0])
-            return (x,) + tuple(args[1:]), kwargs
-        x, _ = barrier(kwargs["hidden_states"], kwargs["hidden_states"])
-        return args, dict(kwargs, hidden_states=x)
+    def apply(x):
+        # The op lowers a 1-tensor list to a bare OpResult that its own lowering cannot index
+        # (litert-torch 0.10: "'OpResult' object is not subscriptable"); two operands work.
+        y, _ = barrier(x, x)
+        return y
 
-    handles = [m.register_forward_pre_hook(pre_hook, with_kwargs=True) for m in model.modules() if isinstance(m, AlbertLayer)]
-    try:
-        yield len(handles)
-    finally:
-        for h in handles:
-            h.remove()
+    return apply

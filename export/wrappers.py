@@ -1,4 +1,5 @@
-"""The one module every exporter traces: the HF classifier reduced to `logits` (or probabilities).
+"""The one output wrapper every exporter traces: the HF classifier (or export/cls_only.ClsOnlyLogits)
+reduced to `logits` (or probabilities).
 
 ONNX wants a bare tensor (its output is then named by `output_names`); litert-torch names a signature's
 outputs after the keys of a returned dict. MediaPipe reports the output as its scores unchanged, so its
@@ -19,7 +20,8 @@ def logits_only(model, as_dict: bool = False, probabilities: bool = False):
             self.m = m
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            out = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+            out = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            out = getattr(out, "logits", out)  # a transformers output, or a module that returns the logits (cls_only)
             if probabilities:
                 out = torch.softmax(out, dim=-1)
             return {name: out} if as_dict else out

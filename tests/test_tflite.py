@@ -113,6 +113,46 @@ def test_manifest_entry_and_signatures(art):
     assert entry["export_check"]["max_abs_diff"] <= 1e-4
 
 
+def _fc_rows(path):
+    """Per signature: how many FULLY_CONNECTED ops run on how many rows (input elements / last dim)."""
+    from collections import Counter
+
+    from ai_edge_litert import schema_py_generated as schema
+
+    from albert_edge.export.tflite_buffers import _op_names
+
+    data = Path(path).read_bytes()
+    m = schema.Model.GetRootAs(data, 0)
+    names = _op_names()
+    keys = {m.SignatureDefs(i).SubgraphIndex(): m.SignatureDefs(i).SignatureKey().decode() for i in range(m.SignatureDefsLength())}
+    out = {}
+    for s in range(m.SubgraphsLength()):
+        g = m.Subgraphs(s)
+        rows: Counter = Counter()
+        for k in range(g.OperatorsLength()):
+            op = g.Operators(k)
+            code = m.OperatorCodes(op.OpcodeIndex())
+            if names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode())) == "FULLY_CONNECTED":
+                shape = g.Tensors(op.Inputs(0)).ShapeAsNumpy().tolist()
+                rows[int(np.prod(shape[:-1]))] += 1
+        out[keys.get(s, str(s))] = dict(rows)
+    return out
+
+
+@pytest.mark.parametrize("file", ["model.tflite", "model.int8.tflite", "model.fp16.tflite"])
+def test_last_application_runs_on_the_cls_row_only(art, file):
+    """The pooler reads [CLS] only, so the last layer application computes its query, attention output
+    and FFN for that row (export/cls_only.py): Q, O, FFN-in, FFN-out of the last application + the
+    pooler and classifier on 1 row; the embedding projection, every earlier application's 6 matmuls
+    and the last one's K and V on all L rows."""
+    _, folder, _ = art
+    apps = CFG["num_hidden_layers"] * CFG["inner_group_num"]
+    rows = _fc_rows(folder / file)
+    assert set(rows) == {f"seq_{L}" for L in BUCKETS}
+    for L in BUCKETS:
+        assert rows[f"seq_{L}"] == {1: 6, L: 1 + 6 * (apps - 1) + 2}, (file, L, rows)
+
+
 def test_shared_weights_stored_once_across_signatures_and_layers(art):
     ckpt, folder, entry = art
     from albert_edge.export.tflite_buffers import constant_stats

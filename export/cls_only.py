@@ -1,0 +1,163 @@
+"""ALBERT's classifier with the last layer application computed for [CLS] only; the exporters that
+trace it (ExecuTorch, TFLite, MediaPipe) share it.
+
+Why: the pooler reads row 0 of the last hidden states and nothing else, so in the last application
+only row 0's query, attention output, LayerNorms and FFN matter (keys and values still come from
+every row). Neither torch.export nor ExecuTorch nor the LiteRT converter prunes rows, so the loop over
+the applications is written out here and the last one is called with `query` = the first row: in the
+last application 4 of the 6 weight matmuls (Q, O and both FFN ones: 10/12 of its weight FLOPs) run on
+1 row instead of all. Same logits (to fp32 rounding; exactly so for the ExecuTorch one-hot row); ALBERT-
+base on SST-2 sentences: ExecuTorch int8 1.07x, TFLite fp32 / int8 ~1.07x (docs/executorch.md,
+docs/tflite.md). Every weight is still the checkpoint's one nn.Parameter.
+
+Why the mask by hand: from a 2-D padding mask transformers 5 builds a [batch, 1, seq, seq] mask with
+arange/index/bitwise_and/where (portable kernels in ExecuTorch, and the integer adds that break
+prepare_pt2e); an additive [batch, 1, 1, seq] mask is broadcast by every attention implementation.
+(1 - mask) * finfo.min equals transformers' where(mask, 0, min) element for element (0 * min is -0.0,
+adding it is exact).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+__all__ = ["StaticBatchAttention", "ClsOnlyLogits", "layer_applications", "additive_mask", "slice_first_row"]
+
+
+class StaticBatchAttention(nn.Module):
+    """ALBERT's eager self-attention that can compute the output for the first rows only (`query`),
+    with reshapes XNNPACK can delegate under a dynamic sequence length.
+
+    Why by hand: transformers' attention has no query-rows argument. And for ExecuTorch: torch.export
+    records `view(*input_shape, -1, head_size)` after a transpose, and the 4-D `matmul` decomposition
+    (view -> bmm -> view), with the symbolic sequence length as a size; XNNPACK 1.5.1's reshape takes
+    only literal sizes plus at most one inferred (-1) dim, so 4 reshapes per layer application fell out
+    of the delegate. Here heads are folded into the (static) batch dim and `bmm` is called directly,
+    with the sequence dim always the -1 (a `.contiguous().view` keeps the -1 in the exported graph;
+    `reshape` of a non-contiguous tensor does not).
+
+    Same submodules (query/key/value/dense/LayerNorm) as the wrapped AlbertAttention; same math as
+    transformers' `eager_attention_forward` (q.k^T * scale + additive mask, softmax, .v). Masks of shape
+    [batch, 1, 1, seq] (what ClsOnlyLogits passes) take the bmm path; any other mask (e.g.
+    transformers' own [batch, 1, seq, seq]) takes the 4-D path, same numbers, fewer delegated ops.
+    """
+
+    def __init__(self, attn: nn.Module):
+        super().__init__()
+        self.attn = attn
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, query: torch.Tensor | None = None, **kwargs):
+        """query: the first rows of hidden_states ([batch, r, hidden]) to compute the output for (keys
+        and values still come from every row); None for all rows, as transformers does."""
+        a = self.attn
+        b = hidden_states.shape[0]
+        nh, hd = a.num_attention_heads, a.attention_head_size
+        hq = hidden_states if query is None else query
+        key_mask = attention_mask is None or (attention_mask.dim() == 4 and attention_mask.shape[1] == 1 and attention_mask.shape[2] == 1)
+        if not key_mask:
+            q = a.query(hq).view(b, -1, nh, hd).transpose(1, 2)
+            k, v = (lin(hidden_states).view(b, -1, nh, hd).transpose(1, 2) for lin in (a.key, a.value))
+            mask = attention_mask if query is None else attention_mask[:, :, : hq.shape[1]]
+            probs = torch.softmax(torch.matmul(q, k.transpose(2, 3)) * a.scaling + mask, dim=-1)
+            ctx = torch.matmul(a.attention_dropout(probs), v)  # [b, nh, rows, hd]
+        else:
+            q = a.query(hq).view(b, -1, nh, hd).transpose(1, 2).contiguous().view(b * nh, -1, hd)
+            v = a.value(hidden_states).view(b, -1, nh, hd).transpose(1, 2).contiguous().view(b * nh, -1, hd)
+            # K laid out transposed in one permute ([b*nh, hd, seq]), not transposed again for the bmm:
+            # ExecuTorch 1.5.1's bmm visitor has no transpose-B flag, so k.transpose was one more copy.
+            kt = a.key(hidden_states).view(b, -1, nh, hd).permute(0, 2, 3, 1).contiguous().view(b * nh, hd, -1)
+            scores = torch.bmm(q, kt) * a.scaling  # [b*nh, rows, seq]
+            if attention_mask is not None:
+                # [b, 1, 1, seq] -> [b*nh, 1, seq]: one additive row per (batch, head), broadcast over
+                # queries; batch 1 needs no expand (XNNPACK 1.5.1 has no expand_copy config).
+                m = attention_mask.view(1, 1, -1) if b == 1 else attention_mask.expand(b, nh, 1, -1).contiguous().view(b * nh, 1, -1)
+                scores = scores + m
+            probs = torch.softmax(scores, dim=-1)
+            ctx = torch.bmm(a.attention_dropout(probs), v).view(b, nh, -1, hd)
+        ctx = ctx.transpose(1, 2).contiguous().view(b, -1, nh * hd)
+        out = a.output_dropout(a.dense(ctx))
+        return a.LayerNorm(hq + out), probs
+
+
+def layer_applications(model: nn.Module) -> list[nn.Module]:
+    """The AlbertLayer modules of an AlbertFor* model in the order AlbertTransformer applies them:
+    application i runs group int(i / (num_hidden_layers / num_hidden_groups)), each group its
+    inner_group_num layers in turn (transformers' own index formula, modeling_albert.py)."""
+    cfg = model.config
+    groups = model.albert.encoder.albert_layer_groups
+    out: list[nn.Module] = []
+    for i in range(cfg.num_hidden_layers):
+        out.extend(groups[int(i / (cfg.num_hidden_layers / cfg.num_hidden_groups))].albert_layers)
+    return out
+
+
+def additive_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """[batch, seq] 0/1 padding mask -> additive [batch, 1, 1, seq] (0 or finfo.min)."""
+    additive = (1.0 - attention_mask.to(torch.float32)) * torch.finfo(torch.float32).min
+    # view, not [:, None, None, :]: XNNPACK takes unsqueeze only on the trailing dim.
+    return additive.view(additive.shape[0], 1, 1, -1)
+
+
+def slice_first_row(h: torch.Tensor) -> torch.Tensor:
+    return h[:, :1]
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+class ClsOnlyLogits(nn.Module):
+    """AlbertForSequenceClassification -> logits, the layer applications written out and the last one
+    for [CLS] only (module docstring). Each application is AlbertLayer.forward's three steps
+    (attention, FFN, full-layer LayerNorm) on the layer's own submodules.
+
+    first_row: how the exporter takes row 0 of the hidden states (a slice; ExecuTorch a one-hot bmm,
+    executorch_rewrites.first_row). barrier: applied to every application's input and to its attention
+    output before the FFN (the TFLite exporter's fold barrier, tflite_sharing; identity by default).
+    cls_only=False computes the last application on every row (the graph before this rewrite, for
+    side-by-side measurements).
+    """
+
+    def __init__(self, model: nn.Module, first_row: Callable = slice_first_row, barrier: Callable | None = None, cls_only: bool = True):
+        super().__init__()
+        self.m = model
+        self.layers = layer_applications(model)
+        last = self.layers[-1].attention
+        # The last application needs the query-rows argument; a module already rewritten (ExecuTorch
+        # replaces every AlbertAttention in place) has it, otherwise wrap the same submodules. Held in
+        # a tuple, not registered: the model (self.m) already registers those submodules, and a module
+        # reachable by two paths made torch.export lift the LayerNorm rewrite's constant column twice
+        # (one copy left in the ExecuTorch program beside XNNPACK's: 1028 duplicate bytes, a test).
+        self._last_attention = (last if isinstance(last, StaticBatchAttention) else StaticBatchAttention(last),)
+        self.first_row = first_row
+        self.barrier = barrier or _identity
+        self.cls_only = cls_only
+
+    def _application(self, layer: nn.Module, h: torch.Tensor, mask: torch.Tensor, attention=None, query=None) -> torch.Tensor:
+        from transformers.pytorch_utils import apply_chunking_to_forward
+
+        h = self.barrier(h)
+        if attention is None:
+            att, _ = layer.attention(h, mask)
+        else:
+            att, _ = attention(h, mask, query=None if query is None else query(h))
+        att = self.barrier(att)
+        ffn = apply_chunking_to_forward(layer.ff_chunk, layer.chunk_size_feed_forward, layer.seq_len_dim, att)
+        return layer.full_layer_layer_norm(ffn + att)
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        a = self.m.albert
+        mask = additive_mask(attention_mask)
+        h = a.encoder.embedding_hidden_mapping_in(a.embeddings(input_ids, token_type_ids=token_type_ids))
+        for layer in self.layers[:-1]:
+            h = self._application(layer, h, mask)
+        if self.cls_only:
+            cls = self._application(self.layers[-1], h, mask, attention=self._last_attention[0], query=self.first_row)  # [batch, 1, hidden]
+        else:
+            cls = self.first_row(self._application(self.layers[-1], h, mask))
+        # The pooler's `select` of row 0, as a reshape of the one row left.
+        pooled = a.pooler_activation(a.pooler(cls.view(cls.shape[0], -1)))
+        return self.m.classifier(self.m.dropout(pooled))

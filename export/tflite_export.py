@@ -83,7 +83,7 @@ def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | N
     False keeps it on every row, for side-by-side measurements."""
     import torch
 
-    from .cls_only import ClsOnlyLogits
+    from .cls_only import ClsOnlyLogits, first_two_rows
     from .tflite_sharing import barriers_enabled, fold_barrier
 
     from ..progress import step
@@ -105,8 +105,8 @@ def convert_buckets(model, buckets, quiet: bool = False, fold_barriers: bool | N
         raise AlbertEdgeError(f"cannot import litert-torch ({failure})" + (f"; native log: {tail[:200]}" if tail else ""))
 
     barrier = fold_barrier(barriers_enabled() if fold_barriers is None else fold_barriers)
-    # A static slice takes [CLS]'s row: every signature has a fixed length.
-    classifier = ClsOnlyLogits(model, barrier=barrier, cls_only=cls_only)
+    # Static slices (every signature has a fixed length); two rows, not one: first_two_rows says why.
+    classifier = ClsOnlyLogits(model, first_row=first_two_rows, barrier=barrier, cls_only=cls_only)
     wrapped = logits_only(classifier, as_dict=True, probabilities=probabilities)  # MediaPipe's file ends in a softmax
     conv = litert_torch.Converter()
     for L in buckets:

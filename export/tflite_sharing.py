@@ -10,17 +10,14 @@ byte-identical, which the buffer merge in tflite_buffers.compact hides; on a tra
 file stores 3 extra 768x768 fp32 matrices and their biases (54.15 MB instead of 46.6 MB).
 
 The fix: an optimization barrier (litert-torch's own `optimization_barrier` op, lowered to
-stablehlo.optimization_barrier) on the input of every layer application, and on its attention output
-(the FFN's input). The converter cannot fold across it, so every application's FC reads the same
-constant, and it emits no op for it (the barrier is gone from the .tflite: no op type gains instances,
-a test). The second barrier is for the [CLS]-only last application (export/cls_only.py): its
-attention LayerNorm runs on a [1, 1, H] row, whose γ/β the converter materialises as [1, 1, H]
-constants and does not fold into the FFN-in weight, while the other applications' [H] γ is folded:
-two copies of the FFN-in weight (measured: +0.26 MB on the demo model, 4·H·I bytes, 9.4 MB on
-ALBERT-base). With it no application folds, and every FFN-in reads the checkpoint's weight. The fold
-that stays produces ONE constant used once (no extra bytes): the embedding LayerNorm into the
+stablehlo.optimization_barrier) on the input of every layer application (export/cls_only.py applies
+it). The converter cannot fold across it, so every application's FC reads the same constant, and it
+emits no op for it (the barrier is gone from the .tflite: no op type gains instances, a test). Folds
+that stay, because they produce ONE constant used by every application (no extra bytes):
+attention.LayerNorm's γ/β into the FFN-in weight/bias (also in the [CLS]-only last application,
+which computes two rows for that reason: cls_only.first_two_rows), the embedding LayerNorm into the
 embedding projection. The weight guard (albert_edge.weight_guard) refuses any file that stores more
-than the checkpoint's parameters, so a converter version that folds differently fails loudly.
+than that, so a converter version that folds differently fails loudly.
 
 `ALBERT_EDGE_TFLITE_FOLD_BARRIERS=0` converts without the barriers (the old behaviour), for
 before/after measurements and the test proving the guard catches it.
@@ -52,8 +49,8 @@ def _barrier_fn():
 
 def fold_barrier(enabled: bool = True):
     """The barrier as a one-tensor function (identity in PyTorch; a fold boundary for the converter),
-    for export/cls_only.ClsOnlyLogits, which applies it to every layer application's input and to its
-    attention output; None when disabled."""
+    for export/cls_only.ClsOnlyLogits, which applies it to every layer application's input; None when
+    disabled."""
     if not enabled:
         return None
     barrier = _barrier_fn()

@@ -1,7 +1,7 @@
 """export/cls_only.ClsOnlyLogits on transformers' own modules (the TFLite / MediaPipe path; the
 ExecuTorch path, on rewritten modules, is tested in test_executorch.py): same logits as
-transformers, the last application's FFN on one row, the barrier on every application's input and
-attention output, the model left untouched."""
+transformers, the last application's FFN on one row (two with first_two_rows, the TFLite choice),
+the barrier on every application's input, the model left untouched."""
 
 from __future__ import annotations
 
@@ -57,10 +57,28 @@ def test_cls_only_matches_transformers_with_the_last_ffn_on_one_row(layout):
     # (3 wrapped calls with cls_only, then one without it: all rows).
     uses = sum(1 for x in order if x is order[-1])
     assert rows == ([7] * (uses - 1) + [1]) * 3 + [7] * uses, rows
-    # The fold barrier: every application's input and its attention output (the last one's on 1 row).
-    assert len(calls) == 3 * 2 * n
-    assert calls[: 2 * n] == [(2, 7, 32)] * (2 * n - 1) + [(2, 1, 32)], calls[: 2 * n]
+    # The fold barrier: on every application's input (all rows, the last application's too).
+    assert calls == [(2, 7, 32)] * n + [(1, 7, 32)] * n * 2, calls
     # Nothing in the model was replaced or changed, and no parameter was copied.
     assert [type(m) for m in model.modules()] == modules_before
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert {id(p) for p in wrapped.parameters()} == {id(p) for p in model.parameters()}
+
+
+def test_first_two_rows_gives_the_same_logits_with_the_last_ffn_on_two_rows():
+    from albert_edge.export.cls_only import ClsOnlyLogits, first_two_rows, layer_applications
+
+    model = _tiny_model(num_hidden_layers=2)
+    rows = []
+    hook = layer_applications(model)[-1].ffn.register_forward_hook(lambda m, i, o: rows.append(tuple(i[0].shape[:2])))
+    with torch.no_grad():
+        want = model(input_ids=IDS, attention_mask=MASK, token_type_ids=TYPES).logits
+        rows.clear()
+        got = ClsOnlyLogits(model, first_row=first_two_rows)(IDS, MASK, TYPES)
+        two = ClsOnlyLogits(model, first_row=first_two_rows)(IDS[:, :2], MASK[:, :2], TYPES[:, :2])  # the shortest sequence
+        want2 = model(input_ids=IDS[:, :2], attention_mask=MASK[:, :2], token_type_ids=TYPES[:, :2]).logits
+    hook.remove()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(two, want2, atol=1e-5, rtol=1e-5)
+    # got: the first application on all 7 rows, the last on 2; then the 2-token inputs (ours, transformers').
+    assert rows == [(2, 7), (2, 2)] + [(2, 2)] * 4, rows

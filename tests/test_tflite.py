@@ -142,15 +142,15 @@ def _fc_rows(path):
 @pytest.mark.parametrize("file", ["model.tflite", "model.int8.tflite", "model.fp16.tflite"])
 def test_last_application_runs_on_the_cls_row_only(art, file):
     """The pooler reads [CLS] only, so the last layer application computes its query, attention output
-    and FFN for that row (export/cls_only.py): Q, O, FFN-in, FFN-out of the last application + the
-    pooler and classifier on 1 row; the embedding projection, every earlier application's 6 matmuls
-    and the last one's K and V on all L rows."""
+    and FFN for that row and one more (export/cls_only.py, first_two_rows): Q, O, FFN-in, FFN-out of
+    the last application on 2 rows, the pooler and classifier on 1; the embedding projection, every
+    earlier application's 6 matmuls and the last one's K and V on all L rows."""
     _, folder, _ = art
     apps = CFG["num_hidden_layers"] * CFG["inner_group_num"]
     rows = _fc_rows(folder / file)
     assert set(rows) == {f"seq_{L}" for L in BUCKETS}
     for L in BUCKETS:
-        assert rows[f"seq_{L}"] == {1: 6, L: 1 + 6 * (apps - 1) + 2}, (file, L, rows)
+        assert rows[f"seq_{L}"] == {1: 2, 2: 4, L: 1 + 6 * (apps - 1) + 2}, (file, L, rows)
 
 
 def test_shared_weights_stored_once_across_signatures_and_layers(art):

@@ -4,10 +4,11 @@ trace it (ExecuTorch, TFLite, MediaPipe) share it.
 Why: the pooler reads row 0 of the last hidden states and nothing else, so in the last application
 only row 0's query, attention output, LayerNorms and FFN matter (keys and values still come from
 every row). Neither torch.export nor ExecuTorch nor the LiteRT converter prunes rows, so the loop over
-the applications is written out here and the last one is called with `query` = the first row: in the
-last application 4 of the 6 weight matmuls (Q, O and both FFN ones: 10/12 of its weight FLOPs) run on
-1 row instead of all. Same logits (to fp32 rounding; exactly so for the ExecuTorch one-hot row); ALBERT-
-base on SST-2 sentences: ExecuTorch int8 1.07x, TFLite fp32 / int8 ~1.07x (docs/executorch.md,
+the applications is written out here and the last one is called with `query` = the first row (TFLite:
+the first two, first_two_rows says why): in the last application 4 of the 6 weight matmuls (Q, O and
+both FFN ones: 10/12 of its weight FLOPs) run on 1 row instead of all. Same logits (to fp32 rounding;
+bit for bit against the every-row conversion in benchmarks/tflite_cls_only.py); ALBERT-
+base on SST-2 sentences: ExecuTorch int8 1.07x, TFLite fp32 1.06x / int8 1.07x (docs/executorch.md,
 docs/tflite.md). Every weight is still the checkpoint's one nn.Parameter.
 
 Why the mask by hand: from a 2-D padding mask transformers 5 builds a [batch, 1, seq, seq] mask with
@@ -24,7 +25,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["StaticBatchAttention", "ClsOnlyLogits", "layer_applications", "additive_mask", "slice_first_row", "first_two_rows"]
+# What the manifest entries of the traced files record ("rewrites"), for readers of a folder.
+TFLITE_REWRITES = {"cls_only_last_application": True, "last_application_rows": 2}
+
+__all__ = ["StaticBatchAttention", "ClsOnlyLogits", "layer_applications", "additive_mask", "slice_first_row", "first_two_rows", "TFLITE_REWRITES"]
 
 
 class StaticBatchAttention(nn.Module):

@@ -164,6 +164,7 @@ def export_mediapipe(
     from ..checkpoint import load_checkpoint
     from ..fsutil import atomic_path
     from ..manifest import artifact_entry
+    from .cls_only import TFLITE_REWRITES
     from ..progress import step
     from ..staging import current
     from ..weight_guard import parameter_shapes
@@ -227,6 +228,7 @@ def export_mediapipe(
             scores="probabilities",  # softmax in the graph: rows sum to 1 (runners must not softmax again)
             max_length=max_length,
             converter="litert-torch",
+            rewrites=dict(TFLITE_REWRITES),
             mediapipe={
                 **md,
                 "tested_with": mediapipe_version(),

@@ -187,6 +187,7 @@ def export_tflite(
     from ..progress import step
     from ..staging import current
     from ..weight_guard import parameter_shapes
+    from .cls_only import TFLITE_REWRITES
     from .tflite_buffers import compact
 
     folder = Path(folder)
@@ -220,6 +221,7 @@ def export_tflite(
             signatures=sigs,
             buckets=list(buckets),
             converter="litert-torch",
+            rewrites=dict(TFLITE_REWRITES),
             constants=_constants_summary(stats, ckpt),
             weight_guard=guard,
         )

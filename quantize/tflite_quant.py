@@ -169,6 +169,7 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
             outputs=src_entry["outputs"],
             signatures=src_entry["signatures"],
             buckets=src_entry["buckets"],
+            **({"rewrites": src_entry["rewrites"]} if "rewrites" in src_entry else {}),
             quantization=quant,
             constants={
                 "buffers": after["buffers"],

@@ -151,6 +151,8 @@ def test_last_application_runs_on_the_cls_row_only(art, file):
     assert set(rows) == {f"seq_{L}" for L in BUCKETS}
     for L in BUCKETS:
         assert rows[f"seq_{L}"] == {1: 2, 2: 4, L: 1 + 6 * (apps - 1) + 2}, (file, L, rows)
+    # and the manifest says so (the quantized entries carry their source's)
+    assert _entry(folder, file)["rewrites"] == {"cls_only_last_application": True, "last_application_rows": 2}
 
 
 def test_shared_weights_stored_once_across_signatures_and_layers(art):

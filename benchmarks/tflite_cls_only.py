@@ -29,7 +29,7 @@ def _files(ckpt, buckets, quiet: bool) -> dict:
 
     from albert_edge.export.tflite_buffers import compact
     from albert_edge.export.tflite_export import convert_buckets, weight_guard
-    from albert_edge.export.tflite_recipes import fast_array_compare, quiet_quantizer, recipe_for
+    from albert_edge.export.tflite_recipes import quantized_bytes, recipe_for
     from albert_edge.weight_guard import parameter_shapes
 
     out = {}
@@ -37,9 +37,7 @@ def _files(ckpt, buckets, quiet: bool) -> dict:
     for variant in VARIANTS:
         t = time.perf_counter()
         fp32 = compact(convert_buckets(ckpt.model, buckets, quiet=True, cls_only=variant == "cls-only"))[0]
-        q = quantizer.Quantizer(fp32, recipe_for("dynamic"))
-        with quiet_quantizer(), fast_array_compare():
-            int8 = compact(bytes(q.quantize(None, enable_progress_bar=False, enable_progress_report=False).quantized_model), shorten_names=False)[0]
+        int8 = compact(quantized_bytes(quantizer.Quantizer(fp32, recipe_for("dynamic")), "dynamic"), shorten_names=False)[0]
         for precision, data in (("fp32", fp32), ("int8", int8)):
             weight_guard(data, f"{variant} {precision}", shapes, precision, buckets)  # raises if a weight is stored twice
             out[(variant, precision)] = data
@@ -86,6 +84,7 @@ def measure(model_dir, buckets=(32, 64, 128), sentences: int = 200, rounds: int 
                     times[k][rnd, i] = time.perf_counter() - t
             if not quiet:
                 print(f"round {rnd + 1}/{rounds}", flush=True)
+        bucket = np.array([next(iter(runners.values())).bucket_for(len(s)) for s in ids])  # the signature each sentence ran in
         for precision in ("fp32", "int8"):
             full, cls = (times[(v, precision)].min(axis=0) for v in VARIANTS)  # best of the rounds, per sentence
             a, b = logits[("every-row", precision)], logits[("cls-only", precision)]
@@ -95,10 +94,7 @@ def measure(model_dir, buckets=(32, 64, 128), sentences: int = 200, rounds: int 
                 "sha256": {v: hashlib.sha256(files[(v, precision)]).hexdigest() for v in VARIANTS},
                 "median_ms": {"every-row": round(1e3 * float(np.median(full)), 3), "cls-only": round(1e3 * float(np.median(cls)), 3)},
                 "speedup_median_of_ratios": round(float(np.median(full / cls)), 3),
-                "speedup_by_bucket": {
-                    str(L): round(float(np.median((full / cls)[[next(x for x in buckets if x >= len(s)) == L for s in ids]])), 3)
-                    for L in buckets if any(next(x for x in buckets if x >= len(s)) == L for s in ids)
-                },
+                "speedup_by_bucket": {str(L): round(float(np.median((full / cls)[bucket == L])), 3) for L in buckets if (bucket == L).any()},
                 "max_abs_vs_torch": {v: float(np.abs(logits[(v, precision)] - ref).max()) for v in VARIANTS},
                 "label_agreement_with_torch": {v: float((logits[(v, precision)].argmax(1) == ref.argmax(1)).mean()) for v in VARIANTS},
                 "max_abs_between_variants": float(np.abs(a - b).max()),

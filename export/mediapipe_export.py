@@ -102,7 +102,7 @@ def convert_probabilities(model, seq_len: int, quiet: bool = False) -> bytes:
 def quantize_bytes(data: bytes, precision: str, quiet: bool = False) -> tuple[bytes, dict]:
     """int8 / fp16 with ai-edge-quantizer, the recipes of `quantize tflite`; then the buffer merge."""
     from ..progress import step
-    from .tflite_recipes import RECIPE_NAME, fast_array_compare, quiet_quantizer, recipe_for
+    from .tflite_recipes import RECIPE_NAME, quantized_bytes, recipe_for
     from .tflite_buffers import compact
 
     mode = QUANT_MODE[precision]
@@ -114,12 +114,9 @@ def quantize_bytes(data: bytes, precision: str, quiet: bool = False) -> tuple[by
         # which the recipe would otherwise quantize (the latest matching recipe entry wins).
         recipe = list(recipe) + [{"regex": ROW_SCALED_CLASS, "operation": "EMBEDDING_LOOKUP", "algorithm_key": "no_quantize"}]
     q = quantizer.Quantizer(data, recipe)
-    with step(f"quantizing ({precision}: {RECIPE_NAME[mode]})", quiet), quiet_quantizer(), fast_array_compare():
-        try:
-            result = q.quantize(None, enable_progress_bar=False, enable_progress_report=False)
-        except Exception as e:
-            raise AlbertEdgeError(f"ai-edge-quantizer failed ({mode}): {str(e).splitlines()[0][:200]}") from None
-    out, stats = compact(bytes(result.quantized_model), shorten_names=False)
+    with step(f"quantizing ({precision}: {RECIPE_NAME[mode]})", quiet):
+        quantized = quantized_bytes(q, mode)
+    out, stats = compact(quantized, shorten_names=False)
     return out, {"tool": "ai-edge-quantizer", "recipe": RECIPE_NAME[mode], "mode": mode, "stats": stats}
 
 

@@ -91,6 +91,17 @@ def fast_array_compare():
         qtyping._compare_array_or_none = original
 
 
+def quantized_bytes(q, mode: str, calibration=None) -> bytes:
+    """`q.quantize(calibration)` (an ai_edge_quantizer.Quantizer) with both patches above and no
+    progress bar, as the model's bytes; the quantizer's many exception types become one line."""
+    with quiet_quantizer(), fast_array_compare():
+        try:
+            result = q.quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
+        except Exception as e:  # the quantizer raises many types; the user needs one line
+            raise AlbertEdgeError(f"ai-edge-quantizer failed ({mode}): {str(e).splitlines()[0][:200]}") from None
+    return bytes(result.quantized_model)
+
+
 def recipe_for(mode: str):
     from ai_edge_quantizer import recipe
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import AlbertEdgeError
 from ..staging import shown
-from ..export.tflite_recipes import MODES, RECIPE_NAME, fast_array_compare, quiet_quantizer, recipe_for  # noqa: F401
+from ..export.tflite_recipes import MODES, RECIPE_NAME, quantized_bytes, recipe_for
 
 HELP = "quantize model.tflite: int8 weights (dynamic, default), fp16 weights, or full int8 (static, gated)"
 SOURCE = "model.tflite"
@@ -140,13 +140,10 @@ def quantize_tflite(folder, mode: str = "dynamic", calibration=None, overwrite: 
                     calib_result = q.calibrate(feeds, num_threads=1)
                 except Exception as e:
                     raise AlbertEdgeError(f"calibration failed: {str(e).splitlines()[0][:200]}") from None
-        with step(f"quantizing {SOURCE} ({mode}: {RECIPE_NAME[mode]})", quiet), quiet_quantizer(), fast_array_compare():
-            try:
-                result = q.quantize(calib_result, enable_progress_bar=False, enable_progress_report=False)
-            except Exception as e:  # the quantizer raises many types; the user needs one line
-                raise AlbertEdgeError(f"ai-edge-quantizer failed ({mode}): {str(e).splitlines()[0][:200]}") from None
+        with step(f"quantizing {SOURCE} ({mode}: {RECIPE_NAME[mode]})", quiet):
+            quantized = quantized_bytes(q, mode, calib_result)
         with step("merging duplicate constant buffers", quiet):
-            data, stats = compact(bytes(result.quantized_model), shorten_names=False)
+            data, stats = compact(quantized, shorten_names=False)
         guard = weight_guard(data, out_file, parameter_shapes_for_folder(out.dir, manifest), PRECISION[mode], src_entry["buckets"], allow_duplicated_weights, mode=mode)
 
         with atomic_path(out_path) as tmp:

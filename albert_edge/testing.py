@@ -167,3 +167,19 @@ def perturb_like_trained(model, seed: int = 0, ln_scale_std: float = 0.2, ln_shi
             elif name.endswith("bias"):
                 p.copy_(bias_std * noise)
     return model
+
+
+def tiny_classifier(seed: int = 0, **over):
+    """An in-memory AlbertForSequenceClassification (eval, eager attention, no dropout) that looks
+    trained (perturb_like_trained): 3 applications of one 32-wide layer over a 120-word vocabulary,
+    for module-level tests of the export rewrites. `over` changes any AlbertConfig field."""
+    import torch
+    from transformers import AlbertConfig, AlbertForSequenceClassification
+
+    torch.manual_seed(seed)
+    kw = dict(vocab_size=120, embedding_size=16, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
+              max_position_embeddings=64, hidden_act="gelu_new", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+              classifier_dropout_prob=0.0, initializer_range=0.2)
+    cfg = AlbertConfig(**{**kw, **over})
+    cfg._attn_implementation = "eager"  # as checkpoint.load_checkpoint sets it
+    return perturb_like_trained(AlbertForSequenceClassification(cfg).eval())

@@ -155,7 +155,11 @@ class AdditiveMaskLogits(nn.Module):
         use = bool(layers) and all(isinstance(x.attention, StaticBatchAttention) for x in layers)
         self.cls = ClsOnlyLogits(model, first_row=first_row) if use else None
         self.m = None if use else model
-        self.layers = self.cls.layers if use else None
+
+    @property
+    def layers(self) -> list[nn.Module] | None:
+        """The layer applications the [CLS]-only forward runs; None when transformers' forward is used."""
+        return self.cls.layers if self.cls is not None else None
 
     def forward(self, input_ids, attention_mask, token_type_ids):
         if self.cls is not None:

@@ -12,17 +12,9 @@ import torch
 
 
 def _tiny_model(**over):
-    from transformers import AlbertConfig, AlbertForSequenceClassification
+    from albert_edge.testing import tiny_classifier
 
-    from albert_edge.testing import perturb_like_trained
-
-    torch.manual_seed(1)
-    kw = dict(vocab_size=120, embedding_size=16, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
-              max_position_embeddings=64, hidden_act="gelu_new", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-              classifier_dropout_prob=0.0, initializer_range=0.2, num_labels=3)
-    cfg = AlbertConfig(**{**kw, **over})
-    cfg._attn_implementation = "eager"  # as checkpoint.load_checkpoint sets it
-    return perturb_like_trained(AlbertForSequenceClassification(cfg).eval())
+    return tiny_classifier(seed=1, **{"num_labels": 3, **over})
 
 
 IDS = torch.tensor([[2, 17, 45, 99, 3, 0, 0], [2, 8, 9, 10, 11, 12, 3]])

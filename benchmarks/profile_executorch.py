@@ -11,7 +11,8 @@ OPERATOR_CALL) are not ops and are left out of the groups.
 
 Analytic operations (2 per multiply-add, benchmarks/flops.py): the program's weight matmuls, read from the
 manifest beside the file (the model's shape and whether the export computes the last layer application for
-[CLS] only), go to the fully-connected group that runs them (QD8 in an int8 program, F32 in an fp32 one);
+[CLS] only), go to the fully-connected group that runs them (QD8 or QDU8 in an int8 program, is_int8_fc;
+F32 in an fp32 one);
 the attention score/context matmuls to the batch-matmul group. Without a manifest no group has operations.
 
 The ETDump event tracer is compiled into the executorch wheel's Python bindings
@@ -30,7 +31,16 @@ import time
 from pathlib import Path
 
 CONTAINERS = ("Method::execute", "DELEGATE_CALL", "OPERATOR_CALL", "Method::init", "Program::load_method")
-WEIGHT_FC_GROUPS = ("Fully Connected (NC, QD8, F32, QC8W) GEMM", "Fully Connected (NC, F32) GEMM")
+FP32_FC_GROUP = "Fully Connected (NC, F32) GEMM"
+# XNNPACK names its dynamically quantized fully-connected operator after the activation type it picked
+# for the CPU: "QD8" (signed) on AVX2 and Arm, "QDU8" (unsigned) where its AVX-512 VNNI kernels run
+# (recorded 2026-12-07 on a Zen 4 EPYC); the weights are "QC8W" (int8 per channel) either way.
+INT8_FC_PATTERN = re.compile(r"^Fully Connected \(NC, QDU?8, F32, QC\d+W\) GEMM$")
+
+
+def is_int8_fc(op: str) -> bool:
+    """Whether an op type (op_type()) is XNNPACK's dynamically quantized fully-connected GEMM."""
+    return bool(INT8_FC_PATTERN.match(op))
 ATTENTION_GROUP = "Batch Matrix Multiply (NC, F32) GEMM"
 
 
@@ -109,7 +119,7 @@ def profile(path: str, threads: int, seq_len: int = 128, runs: int = 30, peak_go
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
     ops = analytic_ops(manifest, os.path.basename(path), seq_len)
     if ops:
-        fc = next((groups[n] for n in WEIGHT_FC_GROUPS if n in groups), None)
+        fc = next((g for n, g in groups.items() if is_int8_fc(n)), groups.get(FP32_FC_GROUP))
         if fc is not None:
             fc["gemm_ops"] = ops["weights"]
         if ATTENTION_GROUP in groups:

@@ -304,8 +304,14 @@ def int8_share_md(result: dict) -> list[str]:
             _tbl(["artifact", "role", "threads", "p50 ms", "GOP/s", "of int8 peak"], rows), ""]
 
 
-WEIGHT_GEMM_GROUPS = ("DynamicQuantizeMatMul", "MatMulInteger", "MatMulIntegerToFloat", "QAttention",
-                      "Fully Connected (NC, QD8, F32, QC8W) GEMM")
+WEIGHT_GEMM_GROUPS = ("DynamicQuantizeMatMul", "MatMulInteger", "MatMulIntegerToFloat", "QAttention")
+
+
+def _is_weight_gemm(op: str) -> bool:
+    """ORT's integer weight-matmul ops, or XNNPACK's int8 fully-connected GEMM (QD8 or QDU8 by CPU)."""
+    from .profile_executorch import is_int8_fc
+
+    return op in WEIGHT_GEMM_GROUPS or is_int8_fc(op)
 
 
 def sentence_profile_md(result: dict) -> list[str]:
@@ -326,7 +332,7 @@ def sentence_profile_md(result: dict) -> list[str]:
           "shape and rewrites, the last application for [CLS] only where the export did that).", ""]
     rows = []
     for name, prof in sp["profiles"].items():
-        gemm = [g for g in prof["groups"] if g["op_type"] in WEIGHT_GEMM_GROUPS]
+        gemm = [g for g in prof["groups"] if _is_weight_gemm(g["op_type"])]
         g_ms = sum(g["ms"] for g in gemm)
         g_ops = sum(g["gemm_ops"] for g in gemm)
         rows.append([name, (prof.get("sha256") or "")[:12] or "—", f"{prof['wall_ms_p50']:.2f}", f"{prof['sum_node_min_ms']:.2f}",

@@ -6,6 +6,8 @@ import argparse
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import AlbertEdgeError
 from ..staging import shown
 from ..formats import INPUT_NAMES
@@ -44,8 +46,10 @@ def onnx_io(num_labels: int) -> tuple[list[dict], list[dict]]:
 
 
 def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwrite: bool = False, quiet: bool = False, allow_duplicated_weights: bool = False,
-                text: bool = True) -> dict:
-    """model.onnx (+ model.text.onnx unless text=False) in one transaction; returns model.onnx's entry."""
+                text: bool = True, cls_row: bool = True) -> dict:
+    """model.onnx (+ model.text.onnx unless text=False) in one transaction; returns model.onnx's entry.
+    cls_row=False keeps the last layer application on every row (the graph before
+    export/onnx_cls_row.py, for side-by-side measurements: benchmarks/onnx_cls_row.py)."""
     from ..artifacts import open_output, preflight
     from ..checkpoint import load_checkpoint
     from ..progress import step
@@ -57,7 +61,7 @@ def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwri
     with step(f"loading {model_dir}", quiet):
         ckpt = load_checkpoint(model_dir)
     with open_output(folder, ckpt, max_length, overwrite, [ONNX_FILE]) as out:
-        entry = _write_onnx(ckpt, out.dir, quiet, allow_duplicated_weights)
+        entry = _write_onnx(ckpt, out.dir, quiet, allow_duplicated_weights, cls_row)
         out.add(entry)
         if text:
             from .onnx_text import add_text_models_for
@@ -66,7 +70,7 @@ def export_onnx(model_dir, folder, max_length: int = DEFAULT_MAX_LENGTH, overwri
     return entry
 
 
-def _write_onnx(ckpt, folder: Path, quiet: bool, allow_duplicated_weights: bool = False) -> dict:
+def _write_onnx(ckpt, folder: Path, quiet: bool, allow_duplicated_weights: bool = False, cls_row: bool = True) -> dict:
     """Trace `ckpt` to folder/model.onnx; returns its manifest entry."""
     import onnx
     import torch
@@ -100,6 +104,11 @@ def _write_onnx(ckpt, folder: Path, quiet: bool, allow_duplicated_weights: bool 
         model = onnx.load(str(tmp))
         resolve_initializer_aliases(model)
         remove_dead_initializers(model)
+        if cls_row:
+            with step("computing the last application's output projection and FFN for [CLS] only", quiet):
+                rewrites = cls_row_rewrite(model)
+        else:
+            rewrites = {"cls_row_after_last_attention": False}
         model.doc_string = "exported by albert-edge"
         onnx.checker.check_model(model, full_check=True)
         guard = _weight_guard(model, ckpt, allow_duplicated_weights)
@@ -109,8 +118,51 @@ def _write_onnx(ckpt, folder: Path, quiet: bool, allow_duplicated_weights: bool 
     from ..runners import runtime_hints
 
     return artifact_entry(
-        folder, ONNX_FILE, "onnx", "fp32", inputs, outputs, opset=OPSET, graph=stats, runtime_hints=runtime_hints(), weight_guard=guard
+        folder, ONNX_FILE, "onnx", "fp32", inputs, outputs, opset=OPSET, graph=stats, runtime_hints=runtime_hints(), weight_guard=guard,
+        rewrites=rewrites,
     )
+
+
+def cls_row_rewrite(model) -> dict:
+    """export/onnx_cls_row.hoist_row_select on `model` (in place), proven on the spot: the rewritten
+    graph must give the logits of the graph before it (ONNX Runtime, padded batches of two lengths).
+    Returns the manifest entry's "rewrites". A rewrite that changes the logits is an albert-edge bug: it
+    is refused with an error rather than shipped."""
+    from .onnx_cls_row import hoist_row_select
+
+    before = model.SerializeToString()
+    stats = hoist_row_select(model)
+    if not stats["row_slices"]:
+        return {"cls_row_after_last_attention": False}
+    probes = _probe_feeds()
+    want, got = _run_logits(before, probes), _run_logits(model.SerializeToString(), probes)
+    diff = max(float(np.max(np.abs(w - g))) for w, g in zip(want, got))
+    scale = max(1.0, max(float(np.max(np.abs(w))) for w in want))
+    if not diff <= 1e-5 * scale:
+        raise AlbertEdgeError(f"internal error: the [CLS]-row rewrite of the ONNX graph changed the logits by {diff:.3g}; please report it")
+    return {"cls_row_after_last_attention": True, "weight_matmuls_on_cls_row": stats["weight_matmuls"], "rowwise_nodes_on_cls_row": stats["rowwise_nodes"]}
+
+
+def _probe_feeds() -> list[dict]:
+    """Two padded batches (lengths 7 and 19, ids from a fixed seed): rows past the padding and the
+    second sentence of a batch are where a wrong row selection would show."""
+    rng = np.random.default_rng(0)
+    feeds = []
+    for L in (7, 19):
+        ids = rng.integers(5, 100, size=(2, L), dtype=np.int64)
+        mask = np.ones((2, L), np.int64)
+        mask[1, L // 2 :] = 0
+        feeds.append({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros((2, L), np.int64)})
+    return feeds
+
+
+def _run_logits(model_bytes: bytes, feeds: list[dict]) -> list:
+    import onnxruntime as ort
+
+    from ..runners import ort_session_options
+
+    s = ort.InferenceSession(model_bytes, ort_session_options(threads=1), providers=["CPUExecutionProvider"])
+    return [s.run(["logits"], f)[0] for f in feeds]
 
 
 def _weight_guard(model, ckpt, allow: bool) -> dict:

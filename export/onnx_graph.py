@@ -5,8 +5,9 @@ ALBERT applies one set of layer weights N times. Generic tools lose that in thre
   ORT quantizer does not look through (so only the first application became integer):
   `resolve_initializer_aliases` points every consumer at the initializer itself.
 - ORT's attention fusion builds one concatenated QKV weight *per application* (12 copies) and skips
-  the first application, whose residual input is the embedding projection rather than a LayerNorm:
-  `fuse_unfused_attention` fuses that one by reusing the other applications' fused weights, and
+  the first application, whose residual input is the embedding projection rather than a LayerNorm,
+  and the last, whose context our exporter slices to the [CLS] row (export/onnx_cls_row.py):
+  `fuse_unfused_attention` fuses those by reusing the other applications' fused weights, and
   `dedupe_initializers` merges byte-identical initializers back into one.
 - Quantizing leaves fp32 originals behind when any consumer remains unquantized:
   `remove_dead_initializers` and `graph_stats` let tests prove nothing unused is stored.
@@ -158,22 +159,31 @@ def fuse_unfused_attention(model: onnx.ModelProto, hidden_size: int) -> int:
             # input is not produced by a fused Attention.
             att_outputs = {a.output[0] for a in fused}
             cands = [n for n in g.node if n.op_type == "MatMul" and n.input[1] == dense_w and n.input[0] not in att_outputs]
-            # Pick the candidate reachable from this application's query projection.
-            reach = _reachable_from(g, qkv[0].output[0], limit=40)
-            cands = [n for n in cands if n.input[0] in reach]
-            if len(cands) != 1:
+            # Pick the candidate nearest to this application's query projection: later unfused
+            # applications' projections are reachable too (in a small model within a few dozen
+            # nodes), but further away.
+            dist = _distances_from(g, qkv[0].output[0], limit=40)
+            cands = sorted((dist[n.input[0]], k, n) for k, n in enumerate(cands) if n.input[0] in dist)
+            if not cands or len(cands) > 1 and cands[0][0] == cands[1][0]:
                 continue
+            cands = [cands[0][2]]
             new = onnx.helper.make_node(
                 "Attention",
                 [x] + list(att.input[1:]),
-                [f"{att.name}_albert_first_output"],
-                name=f"{att.name}_albert_first",
+                [f"{att.name}_albert_{done}_output"],
+                name=f"{att.name}_albert_{done}",
                 domain="com.microsoft",
             )
             new.attribute.extend(att.attribute)
             idx = list(g.node).index(qkv[0])
             g.node.insert(idx, new)
-            cands[0].input[0] = new.output[0]
+            # The context enters the output projection directly, or through the [CLS]-row Slice of
+            # export/onnx_cls_row.py (last application): the new Attention replaces the context there.
+            reader = cands[0]
+            producer = {o: n for n in g.node for o in n.output}
+            while (p := producer.get(reader.input[0])) is not None and p.op_type == "Slice":
+                reader = p
+            reader.input[0] = new.output[0]
             done += 1
             break
     if done:
@@ -197,22 +207,23 @@ def declare_node_domains(model: onnx.ModelProto) -> list[str]:
     return added
 
 
-def _reachable_from(g, start: str, limit: int) -> set[str]:
+def _distances_from(g, start: str, limit: int) -> dict[str, int]:
+    """Tensor name -> number of nodes between `start` and it (BFS over consumers, up to `limit`)."""
     consumers = defaultdict(list)
     for n in g.node:
         for x in n.input:
             consumers[x].append(n)
-    seen, frontier = {start}, [start]
-    for _ in range(limit):
+    dist, frontier = {start: 0}, [start]
+    for step in range(1, limit + 1):
         nxt = []
         for t in frontier:
             for c in consumers[t]:
                 for o in c.output:
-                    if o not in seen:
-                        seen.add(o)
+                    if o not in dist:
+                        dist[o] = step
                         nxt.append(o)
         frontier = nxt
-    return seen
+    return dist
 
 
 def graph_stats(model: onnx.ModelProto) -> dict:

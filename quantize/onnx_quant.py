@@ -166,6 +166,7 @@ def quantize_onnx(
     from ..manifest import artifact_entry, find_artifact
     from ..progress import step
     from ..export.onnx_graph import dedupe_initializers, gemm_to_matmul, graph_stats, quantize_embedding_rows, remove_dead_initializers
+    from ..export.onnx_cls_row import has_cls_row_slices
 
     if mode not in MODES:
         raise AlbertEdgeError(f"unknown ONNX quantization mode {mode!r} (choose from {', '.join(MODES)})")
@@ -232,9 +233,12 @@ def quantize_onnx(
                 onnx.save(model, str(tmp))
                 _smoke_test(tmp, len(manifest["labels"]))
         inputs, outputs = onnx_io(len(manifest["labels"]))
+        extra = {}
+        if has_cls_row_slices(model):  # the source's [CLS]-row rewrite survived fusion and quantization
+            extra["rewrites"] = dict(find_artifact(manifest, ONNX_FILE).get("rewrites") or {})
         entry = artifact_entry(
             out.dir, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats, runtime_hints=runners.runtime_hints(),
-            weight_guard=guard,
+            weight_guard=guard, **extra,
         )
         out.add(entry)
         if text:

@@ -117,7 +117,9 @@ def test_int8_manifest_records_coverage(onnx_art):
     e = next(a for a in man["artifacts"] if a["file"] == "model.int8.onnx")
     assert e["precision"] == "int8" and e["format"] == "onnx" and e["derived_from"] == "model.onnx"
     assert e["graph"]["weight_matmuls_float"] == 0
-    assert e["quantization"]["attention_fused_by_albert_edge"] == 1
+    # The first application (its residual is the embedding projection, not a LayerNorm) and the last
+    # (its context is sliced to the [CLS] row, export/onnx_cls_row.py) are not ORT's pattern: ours.
+    assert e["quantization"]["attention_fused_by_albert_edge"] == 2
     assert e["bytes"] == (onnx_art / "model.int8.onnx").stat().st_size
     assert e["runtime_hints"]["onnxruntime_disabled_optimizers"] == ["SkipLayerNormFusion"]
 

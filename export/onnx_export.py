@@ -138,7 +138,9 @@ def cls_row_rewrite(model) -> dict:
     want, got = _run_logits(before, probes), _run_logits(model.SerializeToString(), probes)
     diff = max(float(np.max(np.abs(w - g))) for w, g in zip(want, got))
     scale = max(1.0, max(float(np.max(np.abs(w))) for w in want))
-    if not diff <= 1e-5 * scale:
+    # fp32 rounding may differ where a matmul runs on 1 row instead of L (another kernel path; 0.0
+    # measured here); a wrong row gives differences of the logits' own size.
+    if not diff <= 1e-4 * scale:
         raise AlbertEdgeError(f"internal error: the [CLS]-row rewrite of the ONNX graph changed the logits by {diff:.3g}; please report it")
     return {"cls_row_after_last_attention": True, "weight_matmuls_on_cls_row": stats["weight_matmuls"], "rowwise_nodes_on_cls_row": stats["rowwise_nodes"]}
 

@@ -22,6 +22,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from .onnx_cls_row import ROW_SLICE_PREFIX
+
 # Ops whose weight-input arithmetic is integer once quantized, and how many weight matmuls each holds
 # (QAttention fuses the Q, K and V projections).
 INTEGER_WEIGHT_OPS = {"MatMulInteger": 1, "DynamicQuantizeMatMul": 1, "MatMulIntegerToFloat": 1, "QLinearMatMul": 1, "QAttention": 3}
@@ -181,7 +183,7 @@ def fuse_unfused_attention(model: onnx.ModelProto, hidden_size: int) -> int:
             # export/onnx_cls_row.py (last application): the new Attention replaces the context there.
             reader = cands[0]
             producer = {o: n for n in g.node for o in n.output}
-            while (p := producer.get(reader.input[0])) is not None and p.op_type == "Slice":
+            while (p := producer.get(reader.input[0])) is not None and p.op_type == "Slice" and p.name.startswith(ROW_SLICE_PREFIX):
                 reader = p
             reader.input[0] = new.output[0]
             done += 1

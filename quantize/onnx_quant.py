@@ -235,7 +235,7 @@ def quantize_onnx(
         inputs, outputs = onnx_io(len(manifest["labels"]))
         extra = {}
         if has_cls_row_slices(model):  # the source's [CLS]-row rewrite survived fusion and quantization
-            extra["rewrites"] = dict(find_artifact(manifest, ONNX_FILE).get("rewrites") or {})
+            extra["rewrites"] = dict(find_artifact(manifest, ONNX_FILE).get("rewrites") or {"cls_row_after_last_attention": True})
         entry = artifact_entry(
             out.dir, INT8_FILE, "onnx", "int8", inputs, outputs, derived_from=ONNX_FILE, quantization=details, graph=stats, runtime_hints=runners.runtime_hints(),
             weight_guard=guard, **extra,

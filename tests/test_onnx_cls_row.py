@@ -165,3 +165,20 @@ def test_exporter_refuses_a_rewrite_that_changes_the_logits(tmp_path, tiny_ckpt,
     with pytest.raises(AlbertEdgeError, match="changed the logits"):
         export_onnx(tiny_ckpt, tmp_path / "art", quiet=True, text=False)
     assert not (tmp_path / "art" / "model.onnx").exists()
+
+
+def test_side_by_side_benchmark_script(tmp_path, tiny_ckpt):
+    """`python -m albert_edge.benchmarks.onnx_cls_row` (the measurement behind the README's numbers) on
+    the tiny model: both variants exported, timed and compared, the result files written."""
+    from albert_edge.benchmarks import onnx_cls_row
+
+    assert onnx_cls_row.main([str(tiny_ckpt), "--sentences", "3", "--rounds", "1", "--threads", "1", "--name", "tiny", "--out", str(tmp_path)]) == 0
+    result = json.loads(next(tmp_path.glob("*-tiny-cls-row.json")).read_text())
+    assert result["rewrites"]["every-row"] == {"cls_row_after_last_attention": False}
+    assert result["rewrites"]["cls-only"]["weight_matmuls_on_cls_row"] == 3
+    rows = {r["precision"]: r for r in result["rows"]}
+    assert set(rows) == {"fp32", "int8"} and result["sentences"] == 3
+    assert rows["fp32"]["max_abs_between_variants"] < 1e-4 and rows["fp32"]["sha256"]["every-row"] != rows["fp32"]["sha256"]["cls-only"]
+    assert all(r["speedup_median_of_ratios"] > 0 and r["speedup_by_group"] for r in rows.values())
+    md = next(tmp_path.glob("*-tiny-cls-row.md")).read_text()
+    assert "| fp32 |" in md and "| int8 |" in md and "by token count" in md

@@ -154,15 +154,22 @@ def ort_session_options(threads: int | None = None, custom_ops: bool = False, or
     return so
 
 
-def ort_session(path: str | os.PathLike, threads: int | None = None, custom_ops: bool = False, ort_format: bool | None = None):
-    """The one place ONNX Runtime sessions are made (runners, the quantizer's smoke test, benchmarks,
-    the arm64 check, the .ort converter's checks), so every caller runs the same fused graph."""
+def ort_session(path: str | os.PathLike | bytes, threads: int | None = None, custom_ops: bool = False, ort_format: bool | None = None,
+                config: dict | None = None):
+    """The one place ONNX Runtime sessions are made (runners, the quantizer's smoke test, the ONNX
+    exporter's self-check, benchmarks, the arm64 check, the .ort converter's checks), so every caller runs
+    the same fused graph. `path` may be a serialized model (bytes); `config`: session config entries
+    added to the runtime hint's (e.g. spin-waiting off for side-by-side timing)."""
     import onnxruntime as ort
 
-    path = Path(path)
-    so = ort_session_options(threads, custom_ops=custom_ops, ort_format=path.suffix == ".ort" if ort_format is None else ort_format)
+    source = path if isinstance(path, bytes) else str(Path(path))
+    path = "the model" if isinstance(path, bytes) else Path(path)
+    if ort_format is None:
+        ort_format = isinstance(path, Path) and path.suffix == ".ort"
+    entries = {**session_config_entries(), **(config or {})}
+    so = ort_session_options(threads, custom_ops=custom_ops, ort_format=ort_format, config_entries=entries)
     try:
-        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(source, so, providers=["CPUExecutionProvider"])
     except AlbertEdgeError:
         raise
     except Exception as e:
@@ -177,12 +184,13 @@ class OnnxRunner(Runner):
 
     format = "onnx"
 
-    def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None, **_ids):
+    def __init__(self, path: str | os.PathLike, precision: str = "", pad_id: int = 0, threads: int | None = None, entry: dict | None = None,
+                 session_config: dict | None = None, **_ids):
         self.path = Path(path)
         self.name = self.path.name
         self.precision = precision
         self.pad_id = pad_id
-        self.session = ort_session(self.path, threads)
+        self.session = ort_session(self.path, threads, config=session_config)
         self.input_names = [i.name for i in self.session.get_inputs()]
         if any(i.type == "tensor(string)" for i in self.session.get_inputs()):
             raise AlbertEdgeError(f"{self.path} is a text-in model; open it as format onnx-text")

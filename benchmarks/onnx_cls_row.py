@@ -32,28 +32,10 @@ def _length_group(n: int) -> str:
     return f">{LENGTH_GROUPS[-1]}"
 
 
-class _Session:
-    """An id-input ONNX session as the runners make it (runners.ort_session_options), with ONNX Runtime's
-    spin-waiting off: four sessions take turns in this one process, and a session's idle pool spinning
-    for its next call (ORT's default) took the cores from the one running (the same int8 file pair
-    measured 1.08x and 0.99x in two runs with spinning on)."""
-
-    def __init__(self, path, pad_id: int, threads: int):
-        import onnxruntime as ort
-
-        from albert_edge.runners import ort_session_options
-
-        so = ort_session_options(threads)
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        self.names = [i.name for i in self.session.get_inputs()]
-        self.pad_id = pad_id
-
-    def logits(self, ids_list):
-        from albert_edge.tokenizer import pad_batch
-
-        feeds = pad_batch(ids_list, pad_id=self.pad_id)
-        return self.session.run(["logits"], {k: feeds[k] for k in self.names})[0]
+# Four sessions take turns in this one process, and a session's idle pool spinning for its next call
+# (ONNX Runtime's default) took the cores from the one running: the same int8 file pair measured 1.08x
+# and 0.99x in two runs with spinning on.
+NO_SPINNING = {"session.intra_op.allow_spinning": "0"}
 
 
 def measure(model_dir, sentences: int = 200, rounds: int = 3, threads: int = 2, max_length: int = 128, quiet: bool = False) -> dict:
@@ -65,7 +47,7 @@ def measure(model_dir, sentences: int = 200, rounds: int = 3, threads: int = 2, 
     from albert_edge.data import SAMPLES_TSV, read_labeled_tsv, sst2_dev
     from albert_edge.export.onnx_export import export_onnx
     from albert_edge.quantize.onnx_quant import quantize_onnx
-    from albert_edge.runners import TorchRunner
+    from albert_edge.runners import OnnxRunner, TorchRunner
     from albert_edge.tokenizer import TextEncoder
 
     ckpt = load_checkpoint(model_dir)
@@ -85,7 +67,7 @@ def measure(model_dir, sentences: int = 200, rounds: int = 3, threads: int = 2, 
             rewrites[variant] = entry["rewrites"]
             for precision, name in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
                 files[(variant, precision)] = (folder / name).read_bytes()
-                runners[(variant, precision)] = _Session(folder / name, pad, threads)
+                runners[(variant, precision)] = OnnxRunner(folder / name, precision=precision, pad_id=pad, threads=threads, session_config=NO_SPINNING)
             if not quiet:
                 print(f"exported {variant}: {time.perf_counter() - t:.0f} s", flush=True)
         times, logits = interleaved_times(runners, ids, rounds, quiet)

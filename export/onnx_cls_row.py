@@ -20,11 +20,11 @@ inference), and is validated by the exporter numerically (same logits as the uns
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+from .onnx_graph import consumer_map
 
 # Ops that act on each position of the sequence axis independently (elementwise, or on the last axis).
 _UNARY = {"Tanh", "Erf", "Sigmoid", "Relu", "Neg", "Sqrt", "Reciprocal", "Exp", "Abs", "Identity", "Gelu"}
@@ -48,11 +48,7 @@ class _Graph:
         g = model.graph
         self.g = g
         self.producer = {o: n for n in g.node for o in n.output if o}
-        self.consumers = defaultdict(list)
-        for n in g.node:
-            for x in n.input:
-                if x:
-                    self.consumers[x].append(n)
+        self.consumers = consumer_map(g)
         self.outputs = {o.name for o in g.output}
         self.const = {t.name: t for t in g.initializer}
         for n in g.node:
@@ -222,10 +218,7 @@ def cls_row_nodes(model: onnx.ModelProto) -> set[str]:
     added, up to the row selection (a Gather) or an attention op (for the profilers' analytic
     operation counts: these nodes do 1 row's work, and for tests)."""
     g = model.graph
-    consumers = defaultdict(list)
-    for n in g.node:
-        for x in n.input:
-            consumers[x].append(n)
+    consumers = consumer_map(g)
     seen, found = set(), set()
     stack = [n.output[0] for n in g.node if n.op_type == "Slice" and n.name.startswith(ROW_SLICE_PREFIX)]
     while stack:

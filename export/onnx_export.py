@@ -159,11 +159,9 @@ def _probe_feeds() -> list[dict]:
 
 
 def _run_logits(model_bytes: bytes, feeds: list[dict]) -> list:
-    import onnxruntime as ort
+    from ..runners import ort_session
 
-    from ..runners import ort_session_options
-
-    s = ort.InferenceSession(model_bytes, ort_session_options(threads=1), providers=["CPUExecutionProvider"])
+    s = ort_session(model_bytes, threads=1)
     return [s.run(["logits"], f)[0] for f in feeds]
 
 

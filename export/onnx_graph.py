@@ -22,8 +22,6 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .onnx_cls_row import ROW_SLICE_PREFIX
-
 # Ops whose weight-input arithmetic is integer once quantized, and how many weight matmuls each holds
 # (QAttention fuses the Q, K and V projections).
 INTEGER_WEIGHT_OPS = {"MatMulInteger": 1, "DynamicQuantizeMatMul": 1, "MatMulIntegerToFloat": 1, "QLinearMatMul": 1, "QAttention": 3}
@@ -32,6 +30,16 @@ FLOAT_WEIGHT_OPS = {"MatMul": 1, "Gemm": 1, "Attention": 3, "FusedMatMul": 1}
 
 def initializer_map(graph) -> dict[str, onnx.TensorProto]:
     return {i.name: i for i in graph.initializer}
+
+
+def consumer_map(graph) -> defaultdict:
+    """Tensor name -> the nodes that read it (in graph order)."""
+    consumers = defaultdict(list)
+    for n in graph.node:
+        for x in n.input:
+            if x:
+                consumers[x].append(n)
+    return consumers
 
 
 def resolve_initializer_aliases(model: onnx.ModelProto) -> int:
@@ -117,12 +125,11 @@ def fuse_unfused_attention(model: onnx.ModelProto, hidden_size: int) -> int:
     MatMul that consumes its context is the one using the same output-projection weight as the fused
     applications. Returns the number of applications fused.
     """
+    from .onnx_cls_row import ROW_SLICE_PREFIX  # (onnx_cls_row imports this module)
+
     g = model.graph
     inits = initializer_map(g)
-    consumers = defaultdict(list)
-    for n in g.node:
-        for x in n.input:
-            consumers[x].append(n)
+    consumers = consumer_map(g)
     fused = [n for n in g.node if n.op_type == "Attention" and n.domain == "com.microsoft"]
     if not fused:
         return 0
@@ -211,10 +218,7 @@ def declare_node_domains(model: onnx.ModelProto) -> list[str]:
 
 def _distances_from(g, start: str, limit: int) -> dict[str, int]:
     """Tensor name -> number of nodes between `start` and it (BFS over consumers, up to `limit`)."""
-    consumers = defaultdict(list)
-    for n in g.node:
-        for x in n.input:
-            consumers[x].append(n)
+    consumers = consumer_map(g)
     dist, frontier = {start: 0}, [start]
     for step in range(1, limit + 1):
         nxt = []

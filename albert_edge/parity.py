@@ -118,7 +118,43 @@ def compare(ref_logits: np.ndarray, scores: np.ndarray, labels: np.ndarray, prob
     if probabilities:
         out["scores"] = "probabilities"
         out["max_sum_error"] = float(np.abs(s.sum(-1) - 1).max())
+    if ref.shape[-1] >= 2:
+        out["margins"] = margins(np.asarray(ref_logits, dtype=np.float64), s, pred != ref_pred, probabilities)
     return out
+
+
+def margins(ref_logits: np.ndarray, scores: np.ndarray, flipped: np.ndarray, probabilities: bool) -> dict:
+    """How close the reference's decisions are, and how far the artifact moved them (logit units).
+
+    margin = the reference's top logit minus its runner-up; the artifact's margin is taken on the same
+    two classes (log p1 - log p2 for an artifact that outputs probabilities: the same quantity). A
+    failed label agreement reads differently when the artifact's error is as large as the model's
+    typical margin (most decisions within the noise) than when a few confident decisions flipped."""
+    top = np.argsort(ref_logits, axis=-1, kind="stable")[:, ::-1][:, :2]
+    rows = np.arange(len(ref_logits))
+    ref_margin = ref_logits[rows, top[:, 0]] - ref_logits[rows, top[:, 1]]
+    art = np.log(np.clip(scores, 1e-30, None)) if probabilities else scores
+    err = np.abs(art[rows, top[:, 0]] - art[rows, top[:, 1]] - ref_margin)
+    out = {"median": float(np.median(ref_margin)), "error_p95": float(np.percentile(err, 95))}
+    if flipped.any():
+        i = int(np.flatnonzero(flipped)[np.argmax(ref_margin[flipped])])
+        out["flipped_max"], out["flipped_max_sentence"] = float(ref_margin[i]), i + 1
+    return out
+
+
+def diagnose(r: dict) -> str | None:
+    """One line on a failed label agreement, from compare()'s margins; None if none failed."""
+    m = r.get("margins") or {}
+    if "flipped_max" not in m or not any(f.startswith("label agreement") for f in r.get("failures", [])):
+        return None
+    facts = (f"the reference's margins (top logit - runner-up) have median {m['median']:.3g}; this file moved 95% of them by "
+             f"≤ {m['error_p95']:.3g}; the flipped sentences' margins were ≤ {m['flipped_max']:.3g} (sentence {m['flipped_max_sentence']} of the data)")
+    if m["error_p95"] >= m["median"]:
+        hint = " If this format's fp32 file passes, the model's decisions hinge on differences below int8 noise: ship fp32 for it." if r["precision"] == "int8" else ""
+        return f"{facts}: its error is as large as this model's typical margin, so many decisions fall within it.{hint}"
+    if m["flipped_max"] > m["error_p95"]:
+        return f"{facts}: decisions made with more room than 95% of the error flipped; look at those inputs and at the file"
+    return f"{facts}: the flips are the data's decisions that sit within this file's error"
 
 
 def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = None, files=None, limit=None, threads=None, quiet=False) -> dict:
@@ -210,6 +246,8 @@ def _result(e: dict, runner, cmp: dict, thresholds: Thresholds) -> dict:
     r.update(cmp)
     r["runtime"] = runner.info()
     r["failures"] = thresholds.check(e["precision"], r)
+    if d := diagnose(r):
+        r["diagnosis"] = d
     return r
 
 
@@ -266,4 +304,6 @@ def format_table(report: dict) -> str:
         )
     from .table import render
 
-    return "\n".join([f"parity on {report['sentences']} sentences from {report['data']} (max {report['max_seq_length']} tokens)"] + render(rows))
+    notes = [f"{a['file']}: {a['diagnosis']}" for a in report["artifacts"] if a.get("diagnosis")]
+    header = f"parity on {report['sentences']} sentences from {report['data']} (max {report['max_seq_length']} tokens)"
+    return "\n".join([header] + render(rows) + ([""] + notes if notes else []))

@@ -61,7 +61,46 @@ def test_gate_passes_good_and_fails_tampered(onnx_art, tmp_path, capsys):
 
 def test_int8_thresholds_are_enforced(fragile_art, capsys):
     rc = main(["verify", str(fragile_art), "--data", str(SAMPLES_TSV), "--artifacts", "model.int8.onnx"])
-    assert rc == 1 and "label agreement" in capsys.readouterr().err
+    out = capsys.readouterr()
+    assert rc == 1 and "label agreement" in out.err
+    # The fragile model's decisions sit within int8's error: the table says so under the row.
+    assert "model.int8.onnx: the reference's margins" in out.out and "as large as this model's typical margin" in out.out, out.out
+
+
+def _diagnosed(ref, got, probabilities=False):
+    from albert_edge.parity import diagnose, softmax
+
+    scores = softmax(got) if probabilities else got
+    r = compare(ref, scores, np.zeros(len(ref), int), probabilities=probabilities)
+    r["precision"] = "int8"
+    r["failures"] = Thresholds().check("int8", r)
+    return r, diagnose(r)
+
+
+def test_a_failed_agreement_is_explained_by_the_margins():
+    ref = np.array([[2.0, 0.0], [0.0, 0.1], [3.0, 0.0], [0.0, 2.0]] * 25)
+    near = ref.copy()
+    near[1::4] = [0.2, 0.0]  # only the sentences decided by 0.1 flip
+    r, d = _diagnosed(ref, near)
+    assert r["margins"]["flipped_max"] == pytest.approx(0.1) and r["margins"]["flipped_max_sentence"] == 2
+    assert "sit within this file's error" in d
+    confident = ref.copy()
+    confident[[2, 6]] = [0.0, 5.0]  # two decisions made by 3.0 flip, nothing else moves
+    r, d = _diagnosed(ref, confident)
+    assert r["margins"]["flipped_max"] == pytest.approx(3.0) and "more room than 95% of the error flipped" in d
+    noisy = ref + np.random.default_rng(0).normal(0, 3.0, ref.shape)
+    r, d = _diagnosed(ref, noisy)
+    assert r["margins"]["error_p95"] >= r["margins"]["median"] and "as large as this model's typical margin" in d and "ship fp32" in d
+    assert _diagnosed(ref, ref)[1] is None and "flipped_max" not in compare(ref, ref, np.zeros(len(ref), int))["margins"]
+
+
+def test_margins_of_probabilities_are_logit_margins():
+    """A file that outputs probabilities (MediaPipe) is judged on log p1 - log p2, the same quantity."""
+    ref = np.array([[2.0, 0.0, -1.0], [0.0, 0.5, 0.1], [1.0, 3.0, 0.0]] * 10)
+    got = ref + np.array([0.3, -0.2, 0.0])
+    a = compare(ref, got, np.zeros(len(ref), int))["margins"]
+    b = compare(ref, np.exp(got) / np.exp(got).sum(-1, keepdims=True), np.zeros(len(ref), int), probabilities=True)["margins"]
+    assert a == pytest.approx(b) and a["error_p95"] == pytest.approx(0.5)
 
 
 def test_artifact_changed_behind_manifest_is_refused(onnx_art, tmp_path):

@@ -142,15 +142,21 @@ def margins(ref_logits: np.ndarray, scores: np.ndarray, flipped: np.ndarray, pro
     return out
 
 
-def diagnose(r: dict) -> str | None:
-    """One line on a failed label agreement, from compare()'s margins; None if none failed."""
+def diagnose(r: dict, fp32_passed: list[str] | None = None) -> str | None:
+    """One line on a failed label agreement, from compare()'s margins; None if none failed.
+    fp32_passed: the fp32 files that passed in the same run (they tell the model's sensitivity to int8
+    noise apart from a broken file); None when unknown."""
     m = r.get("margins") or {}
     if "flipped_max" not in m or not any(f.startswith("label agreement") for f in r.get("failures", [])):
         return None
     facts = (f"the reference's margins (top logit - runner-up) have median {m['median']:.3g}; this file moved 95% of them by "
              f"≤ {m['error_p95']:.3g}; the flipped sentences' margins were ≤ {m['flipped_max']:.3g} (sentence {m['flipped_max_sentence']} of the data)")
     if m["error_p95"] >= m["median"]:
-        hint = " If this format's fp32 file passes, the model's decisions hinge on differences below int8 noise: ship fp32 for it." if r["precision"] == "int8" else ""
+        hint = ""
+        if r["precision"] == "int8" and fp32_passed:
+            hint = f" {', '.join(fp32_passed)} passed: the model's decisions hinge on differences below int8 noise; ship fp32 for it."
+        elif r["precision"] == "int8":
+            hint = " If the fp32 file passes, the model's decisions hinge on differences below int8 noise: ship fp32 for it."
         return f"{facts}: its error is as large as this model's typical margin, so many decisions fall within it.{hint}"
     if m["flipped_max"] > m["error_p95"]:
         return f"{facts}: decisions made with more room than 95% of the error flipped; look at those inputs and at the file"
@@ -224,6 +230,10 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
             ra["passed"] = not ra["failures"]
             results.append(ra)
             del alt
+    fp32_passed = list(dict.fromkeys(r["file"] for r in results if r["precision"] == "fp32" and r["passed"]))
+    for r in results:
+        if d := diagnose(r, fp32_passed):
+            r["diagnosis"] = d
     report = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "data": str(data),
@@ -246,8 +256,6 @@ def _result(e: dict, runner, cmp: dict, thresholds: Thresholds) -> dict:
     r.update(cmp)
     r["runtime"] = runner.info()
     r["failures"] = thresholds.check(e["precision"], r)
-    if d := diagnose(r):
-        r["diagnosis"] = d
     return r
 
 

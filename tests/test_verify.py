@@ -65,6 +65,9 @@ def test_int8_thresholds_are_enforced(fragile_art, capsys):
     assert rc == 1 and "label agreement" in out.err
     # The fragile model's decisions sit within int8's error: the table says so under the row.
     assert "model.int8.onnx: the reference's margins" in out.out and "as large as this model's typical margin" in out.out, out.out
+    assert "If the fp32 file passes" in out.out  # model.onnx was not checked in this run
+    rep = verify(fragile_art, data=SAMPLES_TSV, files=["model.onnx", "model.int8.onnx"], quiet=True)
+    assert "model.onnx passed: the model's decisions hinge on differences below int8 noise" in rep["artifacts"][1]["diagnosis"]
 
 
 def _diagnosed(ref, got, probabilities=False):

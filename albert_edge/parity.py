@@ -230,9 +230,11 @@ def verify(folder, data=None, model_dir=None, thresholds: Thresholds | None = No
             ra["passed"] = not ra["failures"]
             results.append(ra)
             del alt
-    fp32_passed = list(dict.fromkeys(r["file"] for r in results if r["precision"] == "fp32" and r["passed"]))
+    passed = [(r["file"], r["format"]) for r in results if r["precision"] == "fp32" and r["passed"]]
     for r in results:
-        if d := diagnose(r, fp32_passed):
+        # The fp32 files of the same format if any passed (same runtime), else every fp32 file that did.
+        same = [f for f, fmt in passed if fmt == r["format"]]
+        if d := diagnose(r, list(dict.fromkeys(same or [f for f, _ in passed]))):
             r["diagnosis"] = d
     report = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

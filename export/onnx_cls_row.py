@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .onnx_graph import consumer_map
+from .onnx_graph import consumer_map, producer_map
 
 # Ops that act on each position of the sequence axis independently (elementwise, or on the last axis).
 _UNARY = {"Tanh", "Erf", "Sigmoid", "Relu", "Neg", "Sqrt", "Reciprocal", "Exp", "Abs", "Identity", "Gelu"}
@@ -47,7 +47,7 @@ class _Graph:
     def __init__(self, model: onnx.ModelProto):
         g = model.graph
         self.g = g
-        self.producer = {o: n for n in g.node for o in n.output if o}
+        self.producer = producer_map(g)
         self.consumers = consumer_map(g)
         self.outputs = {o.name for o in g.output}
         self.const = {t.name: t for t in g.initializer}

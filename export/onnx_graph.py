@@ -32,6 +32,11 @@ def initializer_map(graph) -> dict[str, onnx.TensorProto]:
     return {i.name: i for i in graph.initializer}
 
 
+def producer_map(graph) -> dict[str, onnx.NodeProto]:
+    """Tensor name -> the node that writes it (graph inputs and initializers have none)."""
+    return {o: n for n in graph.node for o in n.output if o}
+
+
 def consumer_map(graph) -> defaultdict:
     """Tensor name -> the nodes that read it (in graph order)."""
     consumers = defaultdict(list)
@@ -99,7 +104,7 @@ def remove_dead_initializers(model: onnx.ModelProto) -> int:
 def prune_unreachable_nodes(model: onnx.ModelProto) -> int:
     """Drop nodes none of whose outputs reach a graph output (left behind by hand-made fusions)."""
     g = model.graph
-    producer = {o: n for n in g.node for o in n.output}
+    producer = producer_map(g)
     needed, stack = set(), [o.name for o in g.output]
     keep = set()
     while stack:
@@ -153,6 +158,10 @@ def fuse_unfused_attention(model: onnx.ModelProto, hidden_size: int) -> int:
     by_input = defaultdict(list)
     for n in matmuls:
         by_input[n.input[0]].append(n)
+    att_outputs = {a.output[0] for a in fused}
+    # Fusing adds Attention nodes and re-points readers, never a Slice: the walk below through the
+    # [CLS]-row Slices needs only the producers of the graph as it was.
+    producer = producer_map(g)
     for x, group in by_input.items():
         if len(group) < 3:
             continue
@@ -166,7 +175,6 @@ def fuse_unfused_attention(model: onnx.ModelProto, hidden_size: int) -> int:
                 continue
             # The output projection of this application: a MatMul with the shared dense weight whose
             # input is not produced by a fused Attention.
-            att_outputs = {a.output[0] for a in fused}
             cands = [n for n in g.node if n.op_type == "MatMul" and n.input[1] == dense_w and n.input[0] not in att_outputs]
             # Pick the candidate nearest to this application's query projection: later unfused
             # applications' projections are reachable too (in a small model within a few dozen
@@ -189,7 +197,6 @@ def fuse_unfused_attention(model: onnx.ModelProto, hidden_size: int) -> int:
             # The context enters the output projection directly, or through the [CLS]-row Slice of
             # export/onnx_cls_row.py (last application): the new Attention replaces the context there.
             reader = cands[0]
-            producer = {o: n for n in g.node for o in n.output}
             while (p := producer.get(reader.input[0])) is not None and p.op_type == "Slice" and p.name.startswith(ROW_SLICE_PREFIX):
                 reader = p
             reader.input[0] = new.output[0]
@@ -247,7 +254,7 @@ def graph_stats(model: onnx.ModelProto) -> dict:
         # A weight matmul multiplies by a 2-D initializer (activation x activation matmuls do not count).
         return len(n.input) >= 2 and n.input[1] in inits and len(inits[n.input[1]].dims) == 2
 
-    producer = {o: n for n in g.node for o in n.output}
+    producer = producer_map(g)
 
     def qdq_weight(n) -> bool:
         # Static QDQ: MatMul(DequantizeLinear(x_q), DequantizeLinear(W_int8)); ORT runs it as an integer

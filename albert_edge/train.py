@@ -16,7 +16,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from .errors import AlbertEdgeError
@@ -52,8 +52,31 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None
     threads: int | None = None
+    # Progressive stacking: ((applications, epochs, lr), ...); the last stage's applications = layers.
+    stages: tuple[tuple[int, float, float], ...] | None = None
     overwrite: bool = False
     quiet: bool = False
+
+
+def parse_stages(text: str) -> tuple[tuple[int, float, float], ...]:
+    """`--stages APPS:EPOCHS:LR,...` (argparse type): e.g. 1:1:3e-4,3:0.25:1e-4,12:0.12:5e-5."""
+    import argparse
+
+    out = []
+    for item in (x.strip() for x in str(text).split(",")):
+        parts = item.split(":")
+        if len(parts) != 3:
+            raise argparse.ArgumentTypeError(f"each stage is APPLICATIONS:EPOCHS:LR (e.g. 3:0.25:1e-4), got {item!r}")
+        try:
+            apps, epochs, lr = int(parts[0]), float(parts[1]), float(parts[2])
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"each stage is APPLICATIONS:EPOCHS:LR with numbers, got {item!r}") from None
+        if apps < 1 or not 0 < epochs < 1e6 or not 0 < lr < 1:
+            raise argparse.ArgumentTypeError(f"stage {item!r}: applications >= 1, epochs > 0 and 0 < lr < 1")
+        out.append((apps, epochs, lr))
+    if not out:
+        raise argparse.ArgumentTypeError("--stages needs at least one APPLICATIONS:EPOCHS:LR")
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -77,8 +100,14 @@ def add_arguments(p) -> None:
     g.add_argument("--init-std", type=options.positive_float, default=d.init_std,
                    help="initializer_range; ~1/sqrt(hidden) lets a from-scratch model learn quickly (default %(default)s)")
     t = p.add_argument_group("optimisation")
-    t.add_argument("--epochs", type=options.positive_int, default=d.epochs, help="default %(default)s; the best dev epoch is kept")
-    t.add_argument("--lr", type=options.positive_float, default=d.lr, help="AdamW peak learning rate (default %(default)s)")
+    t.add_argument("--epochs", type=options.positive_int, default=None, help=f"default {d.epochs}; the best dev epoch is kept")
+    t.add_argument("--lr", type=options.positive_float, default=None, help=f"AdamW peak learning rate (default {d.lr})")
+    t.add_argument(
+        "--stages", type=parse_stages, metavar="APPS:EPOCHS:LR,...",
+        help="progressive stacking instead of --epochs/--lr: train the shared layer with APPS applications for EPOCHS "
+             "passes (a fraction is a sample) at peak LR, then run the same weights more times; the last APPS is --layers. "
+             "ALBERT-base shape (12 applications of H 768) stayed at chance trained directly; 1:1:3e-4,3:0.25:1e-4,12:0.12:5e-5 "
+             "reached 80.6%% SST-2 dev in ~19 min on 2 cores")
     t.add_argument("--warmup", type=options.fraction_or_zero, default=d.warmup, help="linear warm-up, fraction of all steps (default %(default)s)")
     t.add_argument("--weight-decay", type=options.fraction_or_zero, default=d.weight_decay, help="default %(default)s")
     t.add_argument("--batch-size", type=options.positive_int, default=d.batch_size, help="default %(default)s")
@@ -94,11 +123,17 @@ def run(args) -> int:
     # Every TrainConfig field is an option of the same name (labels: a comma-separated list).
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     given["labels"] = tuple(x.strip() for x in args.labels.split(",") if x.strip())
+    if given.get("stages") and (given.get("epochs") is not None or given.get("lr") is not None):
+        raise AlbertEdgeError("--stages sets each stage's epochs and learning rate; leave out --epochs and --lr")
+    for name in ("epochs", "lr"):  # None = not given on the command line: the dataclass default
+        if given.get(name) is None:
+            given.pop(name, None)
     cfg = TrainConfig(**given)
     record = train_classifier(cfg)
     best = record["best_epoch"]
+    which = f"stage {len(cfg.stages)} of {len(cfg.stages)}" if cfg.stages else f"epoch {best} of {cfg.epochs}"
     print(
-        f"saved {record['output']} — dev accuracy {record['dev_accuracy']:.4f} (epoch {best} of {cfg.epochs}), "
+        f"saved {record['output']} — dev accuracy {record['dev_accuracy']:.4f} ({which}), "
         f"{record['model']['unique_parameters']:,} parameters, {record['folder_bytes'] / 1e6:.1f} MB, "
         f"{record['wall_time_s'] / 60:.1f} min"
     )
@@ -133,6 +168,16 @@ def _validate(cfg: TrainConfig) -> None:
         raise AlbertEdgeError("--threads must be positive")
     if len(cfg.labels) < 2 or len(set(cfg.labels)) != len(cfg.labels):
         raise AlbertEdgeError("--labels needs at least two distinct class names")
+    if cfg.stages:
+        apps = [a for a, _, _ in cfg.stages]
+        if cfg.groups != 1:
+            # transformers maps application i to group i * groups // layers: with fewer applications the
+            # groups would be trained in other positions than they run in.
+            raise AlbertEdgeError("--stages needs --groups 1 (every application runs the same layer)")
+        if apps[-1] != cfg.layers:
+            raise AlbertEdgeError(f"--stages must end with --layers applications ({cfg.layers}), not {apps[-1]}")
+        if any(b < a for a, b in zip(apps, apps[1:])):
+            raise AlbertEdgeError(f"--stages must not lower the number of applications ({', '.join(map(str, apps))})")
 
 
 def _resolve_inputs(cfg: TrainConfig) -> tuple[Path, Path | None, Path]:
@@ -212,9 +257,12 @@ def _command_line(cfg: TrainConfig, train: Path, dev: Path | None, tok: Path) ->
     if dev is not None:
         parts += ["--dev", str(dev)]
     parts += ["--tokenizer", str(tok), "--labels", ",".join(cfg.labels)]
-    for name in ("embedding_size", "hidden_size", "layers", "heads", "intermediate_size", "groups", "dropout",
-                 "init_std", "epochs", "lr", "warmup", "weight_decay", "batch_size", "max_length", "seed", "limit", "threads"):
+    names = ["embedding_size", "hidden_size", "layers", "heads", "intermediate_size", "groups", "dropout", "init_std"]
+    names += ["stages"] if cfg.stages else ["epochs", "lr"]
+    for name in (*names, "warmup", "weight_decay", "batch_size", "max_length", "seed", "limit", "threads"):
         v = getattr(cfg, name)
+        if name == "stages":
+            v = ",".join(f"{a}:{e:g}:{lr:g}" for a, e, lr in v)
         if v is not None:
             parts += [f"--{name.replace('_', '-')}", str(v)]
     return shlex.join(parts)
@@ -295,14 +343,20 @@ def train_classifier(cfg: TrainConfig) -> dict:
         model = _new_model(cfg, tok, pad_id).to(device)
         n_params = sum(p.numel() for p in model.parameters())
         steps_per_epoch = -(-len(train_ids) // cfg.batch_size)
-        opt, sched = _optimizer(model, cfg, steps_per_epoch * cfg.epochs)
+        if not cfg.stages:
+            opt, sched = _optimizer(model, cfg, steps_per_epoch * cfg.epochs)
         _log(cfg, f"model: {n_params:,} parameters (E={cfg.embedding_size}, H={cfg.hidden_size}, {cfg.layers} layer applications "
                   f"of {cfg.groups} group(s), {cfg.heads} heads, FFN {cfg.intermediate_size}); {len(train_ids):,} training rows, "
                   f"{steps_per_epoch} steps/epoch on {device} ({threads} threads)")
 
         history: list[dict] = []
         best_acc, best_epoch, best_state = -1.0, 0, None
-        for epoch in range(1, cfg.epochs + 1):
+        if cfg.stages:
+            history = _train_stages(model, train_ids, ys, dev_ids, dev_ys, pad_id, device, rng, cfg)
+            # Earlier stages run the layer fewer times (a different model): the last stage is the result.
+            best_acc, best_epoch = history[-1]["dev_accuracy"], len(history)
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        for epoch in range(1, (0 if cfg.stages else cfg.epochs) + 1):
             t0 = time.perf_counter()
             loss = _train_epoch(model, opt, sched, train_ids, ys, pad_id, device, rng, cfg, epoch)
             train_s = time.perf_counter() - t0
@@ -317,7 +371,7 @@ def train_classifier(cfg: TrainConfig) -> dict:
         model.to("cpu").eval()
         wall = time.perf_counter() - t_start
 
-        with step(f"saving the epoch-{best_epoch} model", quiet=cfg.quiet):
+        with step(f"saving the {'stage' if cfg.stages else 'epoch'}-{best_epoch} model", quiet=cfg.quiet):
             # One shared group means every application reuses the same tensors: nothing duplicated on disk.
             model.save_pretrained(str(stage), safe_serialization=True)
             copy_tokenizer_files(tok_dir, stage, tok, compact_json=True)
@@ -338,9 +392,11 @@ def train_classifier(cfg: TrainConfig) -> dict:
                     "max_position_embeddings": cfg.max_position_embeddings, "unique_parameters": n_params,
                 },
                 "hyperparameters": {
-                    "optimizer": "AdamW", "lr": cfg.lr, "warmup_fraction": cfg.warmup, "schedule": "linear warm-up, linear decay",
+                    "optimizer": "AdamW", "lr": None if cfg.stages else cfg.lr, "warmup_fraction": cfg.warmup,
+                    "schedule": "linear warm-up, linear decay" + (" per stage" if cfg.stages else ""),
+                    "stages": [{"applications": a, "epochs": e, "lr": lr} for a, e, lr in cfg.stages] if cfg.stages else None,
                     "weight_decay": cfg.weight_decay, "batch_size": cfg.batch_size, "max_length": cfg.max_length,
-                    "dropout": cfg.dropout, "epochs": cfg.epochs, "grad_clip": 1.0, "batching": "length-bucketed",
+                    "dropout": cfg.dropout, "epochs": None if cfg.stages else cfg.epochs, "grad_clip": 1.0, "batching": "length-bucketed",
                 },
                 "epochs": history,
                 "best_epoch": best_epoch,
@@ -436,7 +492,48 @@ def _optimizer(model, cfg: TrainConfig, total_steps: int):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
 
 
-def _train_epoch(model, opt, sched, train_ids, ys, pad_id: int, device, rng, cfg: TrainConfig, epoch: int) -> float:
+def _train_stages(model, train_ids, ys, dev_ids, dev_ys, pad_id: int, device, rng, cfg: TrainConfig) -> list[dict]:
+    """Progressive stacking (Gong et al. 2019, "Efficient Training of BERT by Progressively Stacking"):
+    train with few applications of the layer, then run the same weights more times and go on training.
+
+    Why: from scratch, ALBERT-base's shape (12 post-LN applications of one H 768 layer) stayed on the
+    ln 2 plateau at the majority class in every plain run here (four learning rates and init scales,
+    up to 375 steps, and 300 more steps with the residual branches zero-initialised), while one
+    application learns SST-2 within an epoch. Cross-layer sharing makes the hand-over exact: the
+    weights of one application are the weights of all, so a stage only changes how often they run
+    (config.num_hidden_layers, which transformers' encoder loops over). Each stage gets its own
+    AdamW and warm-up/decay schedule, a seeded sample of `epochs` passes over the training rows,
+    and a dev evaluation at its own application count."""
+    n = len(train_ids)
+    history = []
+    configs = {id(model.config), id(model.albert.encoder.config)}
+    if len(configs) != 1:
+        raise RuntimeError("the encoder does not read the model's config; progressive stacking cannot set its depth")
+    try:
+        for i, (apps, epochs, lr) in enumerate(cfg.stages, 1):
+            model.config.num_hidden_layers = apps
+            rows = max(1, round(epochs * n))
+            order: list[int] = []
+            while len(order) < rows:  # whole shuffled passes, the last one cut
+                order += rng.sample(range(n), n)
+            order = order[:rows]
+            stage_cfg = replace(cfg, lr=lr, epochs=len(cfg.stages))
+            steps = -(-rows // cfg.batch_size)
+            opt, sched = _optimizer(model, stage_cfg, steps)
+            t0 = time.perf_counter()
+            loss = _train_epoch(model, opt, sched, [train_ids[j] for j in order], [ys[j] for j in order], pad_id, device, rng,
+                                stage_cfg, i, label="stage")
+            train_s = time.perf_counter() - t0
+            acc = evaluate(model, dev_ids, dev_ys, pad_id, device)
+            history.append({"stage": i, "applications": apps, "epochs": epochs, "lr": lr, "steps": steps, "train_loss": round(loss, 5),
+                            "dev_accuracy": round(acc, 5), "epoch_train_s": round(train_s, 1)})
+            _log(cfg, f"stage {i}: {apps} application(s), {steps} steps at lr {lr:g}: train loss {loss:.4f}, dev accuracy {acc:.4f} ({train_s:.0f} s)")
+    finally:
+        model.config.num_hidden_layers = cfg.layers
+    return history
+
+
+def _train_epoch(model, opt, sched, train_ids, ys, pad_id: int, device, rng, cfg: TrainConfig, epoch: int, label: str = "epoch") -> float:
     """One pass over length-bucketed batches; returns the mean training loss."""
     import torch
 
@@ -448,7 +545,7 @@ def _train_epoch(model, opt, sched, train_ids, ys, pad_id: int, device, rng, cfg
     loss_sum, seen = 0.0, 0
     win_sum, win_n = 0.0, 0
     interactive = sys.stderr.isatty()
-    with bar(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch") as pb:
+    with bar(total=len(batches), desc=f"{label} {epoch}/{cfg.epochs}", unit="batch") as pb:
         for b, idx in enumerate(batches):
             input_ids, mask = _collate([train_ids[i] for i in idx], pad_id, device)
             y = torch.tensor([ys[i] for i in idx], dtype=torch.long, device=device)
@@ -467,7 +564,7 @@ def _train_epoch(model, opt, sched, train_ids, ys, pad_id: int, device, rng, cfg
                 pb.set_postfix(loss=f"{loss_sum / seen:.4f}")
             # Background runs (log files) get a line every ~10% instead of a bar.
             if not interactive and not cfg.quiet and (b + 1) % max(1, len(batches) // 10) == 0:
-                _log(cfg, f"  epoch {epoch} step {b + 1}/{len(batches)} loss {loss_sum / seen:.4f} "
+                _log(cfg, f"  {label} {epoch} step {b + 1}/{len(batches)} loss {loss_sum / seen:.4f} "
                           f"(last {win_n} rows {win_sum / win_n:.4f}, {time.perf_counter() - t0:.0f} s)")
                 win_sum, win_n = 0.0, 0
     return loss_sum / seen

@@ -144,3 +144,61 @@ def test_bad_shape_is_one_line(tmp_path, rows, tok_dir, capsys):
     rc, err = _run_err(capsys, ["train", "--output", str(tmp_path / "m"), "--train", str(rows), "--tokenizer", str(tok_dir),
                                 *TINY, "--hidden-size", "30", "--heads", "4"])
     assert rc != 0 and len(err.splitlines()) == 1 and "divisible" in err
+
+
+def test_progressive_stages_train_the_shared_layer_shallow_then_deep(tmp_path, rows, tok_dir, monkeypatch):
+    """--stages runs each stage at its own depth (the encoder really loops that often), evaluates it there,
+    and saves the full-depth model whose recorded accuracy an independent evaluation reproduces."""
+    import albert_edge.train as T
+
+    depths = []
+    real = T._train_epoch
+
+    def spy(model, *a, **kw):
+        depths.append(model.config.num_hidden_layers)
+        calls = []
+        layer = model.albert.encoder.albert_layer_groups[0].albert_layers[0]
+        h = layer.register_forward_hook(lambda *_: calls.append(1))
+        try:
+            return real(model, *a, **kw)
+        finally:
+            h.remove()
+            depths.append(len(calls))
+
+    monkeypatch.setattr(T, "_train_epoch", spy)
+    out = tmp_path / "m"
+    tiny = [x for x in TINY]
+    tiny[tiny.index("--layers") + 1] = "4"
+    rc = main(["train", "--output", str(out), "--train", str(rows), "--dev", str(rows), "--tokenizer", str(tok_dir),
+               "--stages", "1:8:3e-3,4:4:1e-3", "--warmup", "0.1", "--seed", "1", *tiny])
+    assert rc == 0
+    rec = json.loads((out / "training.json").read_text())
+    # (depth during the stage, layer calls over the stage): stage 1 ran the layer once per batch, stage 2 four times.
+    steps = [s["steps"] for s in rec["epochs"]]
+    assert depths == [1, steps[0], 4, 4 * steps[1]], (depths, steps)
+    assert [s["applications"] for s in rec["epochs"]] == [1, 4]
+    assert rec["hyperparameters"]["stages"] == [{"applications": 1, "epochs": 8.0, "lr": 3e-3}, {"applications": 4, "epochs": 4.0, "lr": 1e-3}]
+    assert "--stages 1:8:0.003,4:4:0.001" in rec["command"] and "--epochs" not in rec["command"]
+    assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 4
+    acc, _ = _accuracy(out, rows)
+    assert abs(acc - rec["dev_accuracy"]) <= 1.0 / N_ROWS and rec["dev_accuracy"] == rec["epochs"][-1]["dev_accuracy"]
+    _, ys = read_labeled_tsv(rows)
+    assert acc >= max(sum(ys), len(ys) - sum(ys)) / len(ys) + 0.1, rec["epochs"]
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--stages", "1:1:1e-3,3:1:1e-3"], "must end with --layers applications (2)"),
+        (["--stages", "2:1:1e-3,1:1:1e-3,2:1:1e-3"], "must not lower"),
+        (["--stages", "1:1:1e-3,2:1:1e-3", "--epochs", "3"], "leave out --epochs and --lr"),
+        (["--stages", "1:1:1e-3,2:1:1e-3", "--groups", "2"], "--groups 1"),
+        (["--stages", "1:x:1e-3"], "APPLICATIONS:EPOCHS:LR"),
+        (["--stages", "1:1"], "APPLICATIONS:EPOCHS:LR"),
+        (["--stages", "0:1:1e-3"], "applications >= 1"),
+    ],
+)
+def test_bad_stages_are_one_line(tmp_path, rows, tok_dir, capsys, extra, needle):
+    rc, err = _run_err(capsys, ["train", "--output", str(tmp_path / "m"), "--train", str(rows), "--tokenizer", str(tok_dir), *TINY, *extra])
+    assert rc == 2 and len(err.splitlines()) == 1 and needle in err, err
+    assert not (tmp_path / "m").exists()

@@ -257,6 +257,11 @@ def _result(e: dict, runner, cmp: dict, thresholds: Thresholds) -> dict:
     r = {"file": e["file"], "format": e["format"], "precision": e["precision"], "bytes": e["bytes"], "sha256": runner.sha256}
     r.update(cmp)
     r["runtime"] = runner.info()
+    # How the scores were batched: a file whose int8 activation scales span the whole batch is scored one
+    # text per call (runners.dynamic_activation_scales), as an app runs it.
+    from .runners import SCORE_BATCH
+
+    r["batch"] = SCORE_BATCH if runner.batch_invariant else 1
     r["failures"] = thresholds.check(e["precision"], r)
     return r
 

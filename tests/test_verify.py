@@ -157,3 +157,43 @@ def test_verify_in_a_log_prints_a_line_per_artifact_and_progress_on_long_ones(on
             raise ValueError("x")
     assert capsys.readouterr().err == ""
     assert not isinstance(progress.bar(3, "t", lines=False), progress.LineProgress)
+
+
+def test_dynamic_int8_onnx_is_scored_one_text_per_call(onnx_art):
+    """ONNX Runtime's dynamic int8 takes one activation scale over the whole batch (padding included), so
+    a text's logits depend on its batch mates; verify/predict score such a file one text per call."""
+    from albert_edge.runners import dynamic_activation_scales, open_runner
+    from albert_edge.data import read_labeled_tsv
+    from albert_edge.tokenizer import artifact_encoder
+
+    manifest = load_manifest(onnx_art)
+    entries = {a["file"]: a for a in manifest["artifacts"]}
+    assert dynamic_activation_scales(entries["model.int8.onnx"], manifest)
+    assert not dynamic_activation_scales(entries["model.onnx"], manifest)
+    texts, _ = read_labeled_tsv(SAMPLES_TSV, limit=12)
+    ids = artifact_encoder(onnx_art, manifest, manifest["max_seq_length"]).encode(texts)
+    assert len({len(x) for x in ids}) > 3  # padding in a batch
+    r = open_runner(onnx_art, entries["model.int8.onnx"], manifest, threads=1)
+    assert not r.batch_invariant
+    one = np.stack([r.logits([x])[0] for x in ids])
+    # The dependence is real on this trained-looking model: one padded batch gives other logits.
+    assert np.abs(r.logits(ids) - one).max() > 1e-4
+    np.testing.assert_array_equal(r.scores(texts, ids), one)
+    fp = open_runner(onnx_art, entries["model.onnx"], manifest, threads=1)
+    assert fp.batch_invariant
+    report = verify(onnx_art, data=SAMPLES_TSV, limit=12, quiet=True)
+    batch = {a["file"]: a["batch"] for a in report["artifacts"]}
+    assert batch == {"model.onnx": 32, "model.int8.onnx": 1}
+
+
+def test_files_made_from_a_dynamic_int8_onnx_inherit_its_batching(demo_artifacts):
+    from albert_edge.runners import dynamic_activation_scales
+
+    manifest = load_manifest(demo_artifacts)
+    flagged = {a["file"] for a in manifest["artifacts"] if dynamic_activation_scales(a, manifest)}
+    want = {"model.int8.onnx", "model.int8.ort", "model.int8.text.onnx", "model.int8.text.ort"}
+    assert flagged == want & {a["file"] for a in manifest["artifacts"]} and "model.int8.onnx" in flagged
+    # A static (calibrated) int8 file has fixed scales: batch-invariant.
+    static = dict(next(a for a in manifest["artifacts"] if a["file"] == "model.int8.onnx"))
+    static["quantization"] = {**static["quantization"], "mode": "static"}
+    assert not dynamic_activation_scales(static, manifest)

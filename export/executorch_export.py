@@ -126,6 +126,7 @@ def prepare_module(model):
     rewrites = apply_rewrites(model)
     wrapped = AdditiveMaskLogits(model).eval()
     rewrites["cls_only_last_application"] = wrapped.layers is not None
+    rewrites["token_rows"] = wrapped.layers is not None  # batch 1: [seq, hidden] rows (cls_only.ClsOnlyLogits)
     return wrapped, rewrites
 
 

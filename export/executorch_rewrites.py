@@ -97,13 +97,15 @@ class LayerNormMatmulMean(nn.Module):
         h = x.shape[-1]
         # One inferred (-1) dim: XNNPACK's reshape takes static sizes plus at most one, so the dynamic
         # sequence length is always the -1.
-        x2 = x.reshape(-1, h)
+        x2 = x if x.dim() == 2 else x.reshape(-1, h)
         d = x2 - torch.mm(x2, self.avg)
         y = d * torch.rsqrt(torch.addmm(self.eps, d * d, self.avg))
         if self.weight is not None:
             y = y * self.weight
         if self.bias is not None:
             y = y + self.bias
+        if x.dim() == 2:
+            return y
         return y.view(x.shape[0], -1, h) if x.dim() == 3 else y.view(x.shape)
 
 
@@ -134,6 +136,9 @@ def first_row(h: torch.Tensor) -> torch.Tensor:
     The one-hot row comes from arange == 0 (portable kernels, on the inputs' side, before the
     delegate); 1 * x + 0 * y sums are exact, so this is h[:, :1] bit for bit for finite h.
     """
+    if h.dim() == 2:  # one text's tokens as rows ([seq, d] -> [1, d])
+        sel = (torch.arange(h.shape[0], device=h.device) == 0).to(h.dtype).view(1, 1, -1)
+        return torch.bmm(sel, h.view(1, -1, h.shape[-1])).view(1, -1)
     if h.shape[0] != 1:
         return h[:, :1]
     sel = (torch.arange(h.shape[1], device=h.device) == 0).to(h.dtype).view(1, 1, -1)
@@ -143,8 +148,8 @@ def first_row(h: torch.Tensor) -> torch.Tensor:
 class AdditiveMaskLogits(nn.Module):
     """The classifier reduced to logits for ExecuTorch: with rewritten attention (StaticBatchAttention
     in every application), export/cls_only.ClsOnlyLogits (the additive [batch, 1, 1, seq] mask, the
-    last application for [CLS] only) with the first row taken by `first_row` (a one-hot bmm, which
-    XNNPACK keeps in its one piece); otherwise transformers' own forward given the additive mask
+    last application for [CLS] only, one text's tokens as 2-D rows) with the first row taken by
+    `first_row` (a one-hot bmm, which XNNPACK keeps in its one piece); otherwise transformers' own forward given the additive mask
     (transformers passes a 4-D mask through as is)."""
 
     def __init__(self, model: nn.Module, cls_only: bool = True):
@@ -153,7 +158,7 @@ class AdditiveMaskLogits(nn.Module):
         # Only with the rewritten attention in every application (the ExecuTorch graph); a module that
         # was not rewritten keeps transformers' forward. The model is registered once, in one of the two.
         use = bool(layers) and all(isinstance(x.attention, StaticBatchAttention) for x in layers)
-        self.cls = ClsOnlyLogits(model, first_row=first_row) if use else None
+        self.cls = ClsOnlyLogits(model, first_row=first_row, token_rows=True) if use else None
         self.m = None if use else model
 
     @property

@@ -179,15 +179,17 @@ def test_cls_only_last_application_matches_transformers(layout):
     assert wrapped.layers is not None
     rows = []
     last_ffn = layer_applications(model)[-1].ffn
-    hook = last_ffn.register_forward_hook(lambda m, i, o: rows.append(i[0].shape[1]))
+    hook = last_ffn.register_forward_hook(lambda m, i, o: rows.append((i[0].dim(), i[0].shape[-2])))
     with torch.no_grad():
         for b in range(2):
             torch.testing.assert_close(wrapped(ids[b : b + 1], mask[b : b + 1], types[b : b + 1])[0], want[b], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(wrapped(ids, mask, types), want, atol=1e-5, rtol=1e-5)
     hook.remove()
     # The last application's FFN runs on the [CLS] row only; every earlier call of it on all 7 rows.
+    # One text (what the .pte runs) flows as [tokens, hidden] rows (token_rows); a batch stays 3-D.
     calls = sum(1 for x in order if x is order[-1])
-    assert rows == ([7] * (calls - 1) + [1]) * 3, rows
+    one = [(2, 7)] * (calls - 1) + [(2, 1)]
+    assert rows == one + one + [(3, 7)] * (calls - 1) + [(3, 1)], rows
     # Without the rewritten attention (or asked not to), transformers' own forward: same logits.
     assert AdditiveMaskLogits(model, cls_only=False).layers is None
     assert AdditiveMaskLogits(copy.deepcopy(orig)).layers is None
@@ -288,6 +290,11 @@ def test_rewrites_let_xnnpack_take_the_encoder(et_art, own_spiece_dir, tmp_path)
         assert "XNNGlobalAvgPooling2d" not in g["xnnpack_ops"], g["xnnpack_ops"]
         # Transposes left: Q, K (already as K^T), V into heads and the context back: 4 per application.
         assert g["xnnpack_ops"].get("XNNStaticTranspose", 0) <= 4 * n, g["xnnpack_ops"]
+        # Reshapes: the same 4 per application plus a few outside them (the embeddings' LayerNorm, the
+        # rows view, the mask, the one-hot [CLS] row); with [batch, seq, hidden] hidden states (no
+        # token_rows) every LayerNorm and every head fold added its own: 12 per application.
+        assert g["xnnpack_ops"].get("XNNStaticReshape", 0) <= 4 * n + 8, g["xnnpack_ops"]
+    assert et_art["int8"]["rewrites"]["token_rows"] is True
 
 
 # ---------------------------------------------------------------------------------------------

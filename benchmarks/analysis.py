@@ -19,7 +19,9 @@ GOALS = {
     "int8_peak_fraction": 0.65,  # int8 ONNX at 128 tokens ≥ 65 % of the measured int8 GEMM peak
     "executorch_int8_vs_onnx_int8_sentences": 1.0,  # our int8 .pte no slower than our int8 ONNX on real sentences
     "executorch_int8_vs_stock_sentences": 1.5,  # our int8 .pte ≥ 1.5× faster than the stock ExecuTorch recipe's int8
+    "executorch_load_rss_vs_file": 1.3,  # AT MOST: RSS growth at load with our runner (weight cache on) ≤ 1.3× the .pte
 }
+AT_MOST = {"executorch_load_rss_vs_file"}  # goals met when the value is at most the threshold
 
 
 def _vs_target(value: float, threshold: float) -> str:
@@ -145,9 +147,10 @@ def goals(result: dict) -> list[dict]:
             return f"{GOAL_SEQ_LEN} tokens at {t} thread(s) not measured"
         return f"no {peak} measured" if frac is None else None
 
-    def goal(name, target, measured, threshold, note):
-        met = None if measured is None else bool(measured >= threshold)
-        out.append({"name": name, "target": target, "measured": measured, "threshold": threshold, "met": met, "note": note})
+    def goal(name, target, measured, threshold, note, at_most=False):
+        met = None if measured is None else bool(measured <= threshold if at_most else measured >= threshold)
+        out.append({"name": name, "target": target, "measured": measured, "threshold": threshold, "met": met, "note": note,
+                     **({"at_most": True} if at_most else {})})
 
     la, lb = latency_at(peer, GOAL_SEQ_LEN, 1, t), latency_at(ours, GOAL_SEQ_LEN, 1, t)
     speed = la["ms"]["p50"] / lb["ms"]["p50"] if la and lb else None
@@ -193,7 +196,30 @@ def goals(result: dict) -> list[dict]:
     # sentence-speed ratios: every int8 artifact of ours vs the fastest peer, our .pte vs our int8 ONNX
     for g in sentence_ratio_goals(result):
         goal(g["goal"], g["target"], *_sentence_ratio(result, g))
+
+    # each .pte of ours: memory added by loading it with our runner (XNNPACK's weight cache on) vs its size
+    th = GOALS["executorch_load_rss_vs_file"]
+    for art in result["artifacts"]:
+        if art.get("role") != "ours" or art.get("format") != "executorch" or art.get("error"):
+            continue
+        value, note = load_rss_vs_file(art)
+        if value is not None:
+            note += f"; {(1 - value / th) * 100:.0f}% under the limit" if value <= th else f"; {(value / th - 1) * 100:.0f}% over the limit"
+        goal(f"{art['name']} RSS at load vs file size", f"≤ {th}× the file, XNNPACK weight cache on (our runner)", value, th, note, at_most=True)
     return out
+
+
+def load_rss_vs_file(art: dict) -> tuple[float | None, str]:
+    """(RSS growth right after load with the weight cache on / file bytes, note); (None, why) when not
+    measured. At load, not the peak: the peak adds the planned activations and XNNPACK's workspace of the
+    two inferences, which do not scale with the weights."""
+    m = next((m for m in art.get("memory") or [] if m.get("variant") == "weight_cache"), None)
+    if m is None:
+        return None, "no memory row with the weight cache (a run with --no-memory?)"
+    if not art.get("bytes"):
+        return None, "file size unknown"
+    grown = m["rss_after_load_bytes"] - m["rss_baseline_bytes"]
+    return grown / art["bytes"], f"+{grown / 2**20:.1f} MiB at load for a {art['bytes'] / 2**20:.1f} MiB file"
 
 
 def sentence_ratio_goals(result: dict) -> list[dict]:

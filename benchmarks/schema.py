@@ -106,6 +106,7 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
   "goals": [
     {"name": str, "target": str, "measured": float | null, "threshold": float,
      "met": bool | null,                             # null = could not be measured (see note)
+     "at_most": true (opt),                          # met when measured <= threshold (memory); else >=
      "note": str}
   ],
   "peers": [{"name": str, "status": "ok" | "missing" | "failed", "detail": str,
@@ -324,6 +325,8 @@ def problems(result) -> list[str]:
             c.field(g, "target", gp, lambda v: isinstance(v, str), "a string")
             c.field(g, "met", gp, lambda v: isinstance(v, bool), "true, false or null", optional=True)
             c.field(g, "measured", gp, _num, "a number or null", optional=True)
+            if "at_most" in g:
+                c.field(g, "at_most", gp, lambda v: v is True, "true (or absent)")
     for j, row in enumerate(result.get("goal_table") or []):
         gp = f"goal_table[{j}]"
         if c.obj(row, gp):

@@ -59,7 +59,7 @@ class TrainConfig:
 
 
 def parse_stages(text: str) -> tuple[tuple[int, float, float], ...]:
-    """`--stages APPS:EPOCHS:LR,...` (argparse type): e.g. 1:1:3e-4,3:0.25:1e-4,12:0.12:5e-5."""
+    """`--stages APPS:EPOCHS:LR,...` (argparse type): e.g. 1:1:3e-4,3:0.25:1e-4,6:0.12:5e-5,12:0.12:5e-5."""
     import argparse
 
     out = []
@@ -106,8 +106,9 @@ def add_arguments(p) -> None:
         "--stages", type=parse_stages, metavar="APPS:EPOCHS:LR,...",
         help="progressive stacking instead of --epochs/--lr: train the shared layer with APPS applications for EPOCHS "
              "passes (a fraction is a sample) at peak LR, then run the same weights more times; the last APPS is --layers. "
-             "ALBERT-base shape (12 applications of H 768) stayed at chance trained directly; stages of 1, 3 and 12 "
-             "applications reached 80.6%% SST-2 dev in ~19 min on 2 cores (docs/demo-model.md has the recipe)")
+             "ALBERT-base shape (12 applications of H 768) stayed at chance trained directly; stages of 1, 3, 6 and 12 "
+             "applications reached 81.2%% SST-2 dev (at most double the applications per stage: 3 -> 12 fell to 61%%; "
+             "docs/demo-model.md has the recipe)")
     t.add_argument("--warmup", type=options.fraction_or_zero, default=d.warmup, help="linear warm-up, fraction of all steps (default %(default)s)")
     t.add_argument("--weight-decay", type=options.fraction_or_zero, default=d.weight_decay, help="default %(default)s")
     t.add_argument("--batch-size", type=options.positive_int, default=d.batch_size, help="default %(default)s")

@@ -90,7 +90,6 @@ class StaticBatchAttention(nn.Module):
         out = a.output_dropout(a.dense(ctx))
         return a.LayerNorm(hq + out), probs
 
-
     def _token_rows(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, hq: torch.Tensor):
         """The same attention on one text's tokens as rows ([seq, hidden], batch 1; ClsOnlyLogits with
         token_rows): heads are the bmm batch directly, so each of Q/K/V is a reshape and one permute

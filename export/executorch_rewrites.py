@@ -149,8 +149,8 @@ class AdditiveMaskLogits(nn.Module):
     """The classifier reduced to logits for ExecuTorch: with rewritten attention (StaticBatchAttention
     in every application), export/cls_only.ClsOnlyLogits (the additive [batch, 1, 1, seq] mask, the
     last application for [CLS] only, one text's tokens as 2-D rows) with the first row taken by
-    `first_row` (a one-hot bmm, which XNNPACK keeps in its one piece); otherwise transformers' own forward given the additive mask
-    (transformers passes a 4-D mask through as is)."""
+    `first_row` (a one-hot bmm, which XNNPACK keeps in its one piece); otherwise transformers' own
+    forward given the additive mask (transformers passes a 4-D mask through as is)."""
 
     def __init__(self, model: nn.Module, cls_only: bool = True):
         super().__init__()

@@ -59,12 +59,12 @@ class StaticBatchAttention(nn.Module):
         """query: the first rows of hidden_states ([batch, r, hidden], or [r, hidden] for 2-D hidden
         states) to compute the output for (keys and values still come from every row); None for all
         rows, as transformers does."""
-        a = self.attn
-        b = hidden_states.shape[0]
-        nh, hd = a.num_attention_heads, a.attention_head_size
         hq = hidden_states if query is None else query
         if hidden_states.dim() == 2:
             return self._token_rows(hidden_states, attention_mask, hq)
+        a = self.attn
+        b = hidden_states.shape[0]
+        nh, hd = a.num_attention_heads, a.attention_head_size
         key_mask = attention_mask is None or (attention_mask.dim() == 4 and attention_mask.shape[1] == 1 and attention_mask.shape[2] == 1)
         if not key_mask:
             q = a.query(hq).view(b, -1, nh, hd).transpose(1, 2)

@@ -136,9 +136,8 @@ def first_row(h: torch.Tensor) -> torch.Tensor:
     The one-hot row comes from arange == 0 (portable kernels, on the inputs' side, before the
     delegate); 1 * x + 0 * y sums are exact, so this is h[:, :1] bit for bit for finite h.
     """
-    if h.dim() == 2:  # one text's tokens as rows ([seq, d] -> [1, d])
-        sel = (torch.arange(h.shape[0], device=h.device) == 0).to(h.dtype).view(1, 1, -1)
-        return torch.bmm(sel, h.view(1, -1, h.shape[-1])).view(1, -1)
+    if h.dim() == 2:  # one text's tokens as rows ([seq, d] -> [1, d]): the same one-hot bmm on a [1, seq, d] view
+        return first_row(h.view(1, -1, h.shape[-1])).view(1, -1)
     if h.shape[0] != 1:
         return h[:, :1]
     sel = (torch.arange(h.shape[1], device=h.device) == 0).to(h.dtype).view(1, 1, -1)

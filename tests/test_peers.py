@@ -452,7 +452,7 @@ def test_each_pte_of_ours_has_a_goal_on_rss_at_load_vs_its_file_size():
         return {**a, "memory": [row("no_weight_cache", 90.0, 100.0), row("weight_cache", after_load_mib, peak_mib)]}
 
     onnx8 = _art("onnx-int8", "ours", "int8", sent=9.9, lat=33.0, size=12_000_000, rss=47)
-    stock = {**_art("executorch-stock-int8", "peer", "int8", sent=30.0, lat=60.0, size=23_700_000, rss=110, fmt="executorch")}
+    stock = _art("executorch-stock-int8", "peer", "int8", sent=30.0, lat=60.0, size=23_700_000, rss=110, fmt="executorch")
     size = 12_080_000
     r = _result([onnx8, pte("executorch-int8", 14.0, 25.0, size), pte("executorch-fp32", 60.0, 70.0, 46_830_000), stock])
     goals = {g["name"]: g for g in analysis.goals(r)}

@@ -106,7 +106,7 @@ def load_manifest(folder: str | os.PathLike) -> dict:
         raise AlbertEdgeError(f"artifacts folder {folder} does not exist")
     path = folder / MANIFEST
     if not path.is_file():
-        raise AlbertEdgeError(f"{folder} has no {MANIFEST}; run `albert-edge export onnx` first")
+        raise AlbertEdgeError(f"{folder} has no {MANIFEST}: not an artifacts folder; create one with `albert-edge export FORMAT --model MODEL_DIR {folder}` or `albert-edge pipeline`")
     m = read_json(path)
     if not isinstance(m, dict) or m.get("format_version") != FORMAT_VERSION or not isinstance(m.get("artifacts"), list):
         raise AlbertEdgeError(f"{path} is not an albert-edge manifest (format_version {FORMAT_VERSION})")

@@ -32,7 +32,7 @@ def choose_artifact(folder: Path, manifest: dict, requested: str | None) -> tupl
     if requested:
         return find_artifact(manifest, requested), "requested"
     if not manifest["artifacts"]:
-        raise AlbertEdgeError(f"{folder} has no artifacts; run `albert-edge export onnx` first")
+        raise AlbertEdgeError(f"{folder} has no artifacts; run `albert-edge export FORMAT --model MODEL_DIR {folder}` first")
     parity_path = folder / PARITY_FILE
     if parity_path.is_file():
         try:

@@ -71,11 +71,15 @@ def _err(capsys):
         (["quantize", "onnx", "{tmp}/nothing"], "does not exist"),
         (["quantize", "onnx", "{tmp}", "--mode", "static"], "needs --calibration"),
         (["verify", "{tmp}/nothing"], "does not exist"),
+        # A folder without a manifest: the hint names no one format (it used to say `export onnx` to every stage).
+        (["quantize", "executorch", "{tmp}"], "has no manifest.json: not an artifacts folder; create one with `albert-edge export FORMAT"),
+        (["quantize", "tflite", "{tmp}"], "has no manifest.json: not an artifacts folder"),
+        (["verify", "{tmp}"], "has no manifest.json: not an artifacts folder"),
         (["predict", "{tmp}/nothing", "hi"], "does not exist"),
         (["pipeline", "--model", "{tmp}/missing", "--output", "{tmp}/out"], "does not exist"),
         (["pipeline", "--model", "{tmp}", "--output", "{tmp}/out"], "has no config.json"),
     ],
-    ids=["missing-model", "corrupt-config", "too-long", "default-too-long", "pipeline-default-too-long", "quantize-missing", "static-no-calib", "verify-missing", "predict-missing",
+    ids=["missing-model", "corrupt-config", "too-long", "default-too-long", "pipeline-default-too-long", "quantize-missing", "static-no-calib", "verify-missing", "quantize-et-no-manifest", "quantize-tflite-no-manifest", "verify-no-manifest", "predict-missing",
          "pipeline-missing-model", "pipeline-folder-without-config"],
 )
 def test_bad_input_one_line_nonzero(argv, message, tmp_path, tiny_ckpt, capsys):

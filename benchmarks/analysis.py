@@ -178,7 +178,8 @@ def goals(result: dict) -> list[dict]:
     if note is None:
         best8 = latency_at(fp32, GOAL_SEQ_LEN, max(result["settings"]["batches"]), t)
         extra = f"; batch {best8['batch']}: {best8['peak_fraction'] * 100:.0f}%" if best8 and best8["batch"] != 1 and best8.get("peak_fraction") is not None else ""
-        note = f"{rec['gflops_per_s']:.1f} GFLOP/s achieved; {_points_vs_target(frac, th)}{extra}"
+        frac, rate, rounds_note = _efficiency_rounds(result, "onnx-fp32", rec, t)
+        note = f"{rounds_note}{rate:.1f} GFLOP/s achieved; {_points_vs_target(frac, th)}{extra}"
     goal("fp32 ORT efficiency", f"≥ {th * 100:.0f}% of the measured fp32 GEMM peak at {GOAL_SEQ_LEN} tokens, batch 1, {t} thread(s)", frac, th, note)
 
     # int8 ONNX against the machine's int8 limit
@@ -188,7 +189,8 @@ def goals(result: dict) -> list[dict]:
     note = unmeasured(ours, "onnx-int8", rec, frac, "int8 GEMM peak")
     if note is None:
         pk = best_int8_peak(result, t)
-        note = (f"{rec['gflops_per_s']:.0f} GOP/s achieved of {pk['gflops']:.0f} ({pk['engine']}, n={pk['n']}); "
+        frac, rate, rounds_note = _efficiency_rounds(result, "onnx-int8", rec, t)
+        note = (f"{rounds_note}{rate:.0f} GOP/s achieved of {pk['gflops']:.0f} ({pk['engine']}, n={pk['n']}); "
                 f"{_points_vs_target(frac, th)}")
     goal("int8 ONNX efficiency", f"≥ {th * 100:.0f}% of the measured int8 GEMM peak at {GOAL_SEQ_LEN} tokens, batch 1, {t} thread(s)", frac, th, note)
 
@@ -263,6 +265,45 @@ def round_artifacts(result: dict) -> list[str]:
             if n and n not in names:
                 names.append(n)
     return names
+
+
+# The artifacts whose efficiency goals (at GOAL_SEQ_LEN tokens, batch 1) the interleaved rounds also time.
+EFFICIENCY_ARTIFACTS = ("onnx-fp32", "onnx-int8")
+
+
+def efficiency_round_artifacts(result: dict) -> list[str]:
+    """The efficiency goals' artifacts with a GOAL_SEQ_LEN-token row at the largest thread count, to be
+    timed at that length in every interleaved round too (suite._sentence_rounds)."""
+    t = max(result["settings"]["threads"])
+    return [n for n in EFFICIENCY_ARTIFACTS if latency_at(_art(result, n), GOAL_SEQ_LEN, 1, t)]
+
+
+def round_len_ms(result: dict, name: str, threads: int) -> list[float] | None:
+    """`name`'s p50 at GOAL_SEQ_LEN tokens (batch 1) in every interleaved round, or None if the rounds did not time it."""
+    sr = result.get("sentence_rounds")
+    at = (sr or {}).get("at_len")
+    if not at or sr.get("threads") != threads or at.get("seq_len") != GOAL_SEQ_LEN or name not in at.get("artifacts", []):
+        return None
+    return [float(r["p50_ms_at_len"][name]) for r in sr["rounds"]]
+
+
+def _efficiency_rounds(result: dict, name: str, rec: dict, threads: int) -> tuple[float, float, str]:
+    """(peak fraction, achieved G(FL)OP/s, note prefix) of an efficiency goal: from the median of the
+    interleaved rounds' p50 at GOAL_SEQ_LEN tokens when the run timed them, else the artifact's own row.
+
+    Why rounds: the same int8 ONNX file at 128 tokens ran 39-45 ms or 60-69 ms on the 2-core VM,
+    switching every few seconds within one process (2026-12-07), so the one row of a run read 47-52 %
+    or 65-75 % of the int8 peak and the goal flipped between runs. Same operations, so the fraction
+    scales with the time: fraction x row p50 / round p50."""
+    frac, rate = float(rec["peak_fraction"]), float(rec["gflops_per_s"])
+    ms = round_len_ms(result, name, threads)
+    if not ms:
+        return frac, rate, ""
+    fracs = [frac * rec["ms"]["p50"] / m for m in ms]
+    scale = rec["ms"]["p50"] / float(statistics.median(ms))
+    return (frac * scale, rate * scale,
+            f"median of {len(ms)} interleaved rounds: {frac * scale * 100:.1f}% (rounds {min(fracs) * 100:.0f}–{max(fracs) * 100:.0f}%; "
+            f"one-shot row {frac * 100:.1f}%); ")
 
 
 def round_ratios(result: dict, numerator: str, denominator: str, threads: int) -> list[float] | None:

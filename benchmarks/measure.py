@@ -148,7 +148,8 @@ def timing_subprocess(spec: dict, threads: int, configs: list[tuple[int, int]], 
     return run_worker(spec, job)
 
 
-def sentence_rounds(specs: list[dict], threads: int, sentences: tuple[list[str], list[list[int]]], cfg: dict, rounds: int) -> dict:
+def sentence_rounds(specs: list[dict], threads: int, sentences: tuple[list[str], list[list[int]]], cfg: dict, rounds: int,
+                    at_len: dict | None = None) -> dict:
     """Every spec's real-sentence p50 in `rounds` rounds, each artifact in its own fresh timing process,
     the order rotating by one place every round (so each goes first, last and in between alike).
 
@@ -157,6 +158,10 @@ def sentence_rounds(specs: list[dict], threads: int, sentences: tuple[list[str],
     other process busy), so one process per artifact cannot decide a goal that compares two of them.
     Goals read the median over rounds of the per-round ratio (analysis.goals); the spread of those
     ratios is reported with it.
+
+    at_len: {"seq_len": L, "artifacts": [names], "budget_s": s}: those artifacts are also timed at L
+    tokens, batch 1, in the same process each round (before the sentences), for the efficiency goals
+    (analysis.round_len_ms).
     """
     if rounds < 1:
         raise ValueError("sentence_rounds needs at least one round")
@@ -166,14 +171,28 @@ def sentence_rounds(specs: list[dict], threads: int, sentences: tuple[list[str],
         k = i % len(specs)
         order = specs[k:] + specs[:k]
         p50 = {}
+        at_ms = {}
         for spec in order:
-            res = timing_subprocess(spec, threads, [], sentences, cfg, None)
+            timed_len = bool(at_len) and spec["name"] in at_len["artifacts"]
+            configs = [(1, int(at_len["seq_len"]))] if timed_len else []
+            res = timing_subprocess(spec, threads, configs, sentences, cfg, at_len.get("budget_s") if timed_len else None)
             sres = res.get("sentences") or {}
             if sres.get("error") or not sres.get("samples_ms"):
                 raise RuntimeError(f"{spec['name']}: {sres.get('error') or 'no sentence timings came back'}")
             p50[spec["name"]] = st.summarize(sres["samples_ms"])["p50"]
-        rows.append({"round": i + 1, "order": [s["name"] for s in order], "p50_ms": {n: p50[n] for n in names}})
-    return {"threads": int(threads), "count": len(sentences[1]), "artifacts": names, "rounds": rows}
+            if timed_len:
+                lat = (res.get("latency") or [{}])[0]
+                if lat.get("error") or not lat.get("samples_ms"):
+                    raise RuntimeError(f"{spec['name']} at {at_len['seq_len']} tokens: {lat.get('error') or 'no timings came back'}")
+                at_ms[spec["name"]] = st.summarize(lat["samples_ms"])["p50"]
+        row = {"round": i + 1, "order": [s["name"] for s in order], "p50_ms": {n: p50[n] for n in names}}
+        if at_len:
+            row["p50_ms_at_len"] = {n: at_ms[n] for n in at_len["artifacts"]}
+        rows.append(row)
+    out = {"threads": int(threads), "count": len(sentences[1]), "artifacts": names, "rounds": rows}
+    if at_len:
+        out["at_len"] = {"seq_len": int(at_len["seq_len"]), "batch": 1, "artifacts": list(at_len["artifacts"])}
+    return out
 
 
 def memory_inproc(spec: dict, threads: int, variant: str, seq_len: int, weight_cache=None) -> dict:

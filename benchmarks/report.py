@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 from pathlib import PurePath
 
 from . import analysis
@@ -215,14 +217,20 @@ def sentence_rounds_md(result: dict) -> list[str]:
     if not sr:
         return []
     names = sr["artifacts"]
-    rows = [[str(r["round"]), " → ".join(r["order"])] + [_ms(r["p50_ms"][n]) for n in names] for r in sr["rounds"]]
-    rows.append(["median", ""] + [_ms(analysis.round_median_ms(sr, n)) for n in names])
+    at = sr.get("at_len") or {}
+    at_names = at.get("artifacts") or []
+    rows = [[str(r["round"]), " → ".join(r["order"])] + [_ms(r["p50_ms"][n]) for n in names] + [_ms(r["p50_ms_at_len"][n]) for n in at_names]
+            for r in sr["rounds"]]
+    rows.append(["median", ""] + [_ms(analysis.round_median_ms(sr, n)) for n in names]
+                + [_ms(statistics.median(r["p50_ms_at_len"][n] for r in sr["rounds"])) for n in at_names])
+    also = (f" The efficiency goals' artifacts ({', '.join(at_names)}) were also timed at {at['seq_len']} tokens, batch 1, in the same "
+            "processes (the last columns), and those goals read the median round too.") if at_names else ""
     return ["### Sentence goals: interleaved rounds", "",
             f"The artifacts the sentence-speed goals compare, timed again on the same {sr['count']} sentences at {sr['threads']} thread(s): "
             f"{len(sr['rounds'])} rounds, each artifact in its own fresh process, the order rotating. Those goals read the median over rounds "
             "of the per-round ratio (their notes give the range); one process per artifact is not enough on a shared machine, where the "
-            "same file can time 1.6× apart in two processes. p50 ms per round:", "",
-            _tbl(["round", "order"] + names, rows), ""]
+            f"same file can time 1.6× apart in two processes.{also} p50 ms per round:", "",
+            _tbl(["round", "order"] + names + [f"{n} @{at.get('seq_len')} tok" for n in at_names], rows), ""]
 
 
 def goal_table_md(result: dict) -> list[str]:

@@ -96,7 +96,10 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
   "sentence_rounds": {                               # (opt) the artifacts the sentence goals compare, timed again
     "threads": int, "count": int, "artifacts": [str],
     "rounds": [{"round": int, "order": [str],        # each artifact in its own fresh process, in this order
-                "p50_ms": {artifact: float}}]        # the goals read the median over rounds of the per-round ratio
+                "p50_ms": {artifact: float},         # the goals read the median over rounds of the per-round ratio
+                "p50_ms_at_len": {artifact: float}}], # (with at_len) p50 at at_len.seq_len tokens, same process
+    "at_len": {"seq_len": int, "batch": 1,           # (opt) the efficiency goals' artifacts, also timed at seq_len
+               "artifacts": [str]}                   #   tokens each round; those goals read the median round
   },
   "sentence_profile": {                              # (opt) the ExecuTorch-vs-ONNX sentence goal's why: per-op profiles
     "seq_len": int, "threads": int, "basis": str,    #   at the median sentence length (profile_onnx.py, profile_executorch.py)
@@ -302,6 +305,19 @@ def problems(result) -> list[str]:
                     c.field(r, "order", rp, lambda v: isinstance(v, list) and sorted(v) == sorted(names), "a permutation of the artifacts")
                     c.field(r, "p50_ms", rp, lambda v: isinstance(v, dict) and set(v) == set(names) and all(_num(x) and x > 0 for x in v.values()),
                             "a positive p50 for every artifact")
+            at = sr.get("at_len")
+            if at is not None and c.obj(at, "sentence_rounds.at_len"):
+                c.field(at, "seq_len", "sentence_rounds.at_len", lambda v: _int(v) and v > 0, "a positive integer")
+                c.field(at, "batch", "sentence_rounds.at_len", lambda v: v == 1, "1")
+                at_names = at.get("artifacts")
+                if not (isinstance(at_names, list) and at_names and all(isinstance(n, str) and n in names for n in at_names)):
+                    c.fail("sentence_rounds.at_len.artifacts", "must list one or more of the rounds' artifacts")
+                else:
+                    for i, r in enumerate(sr["rounds"]):
+                        if isinstance(r, dict):
+                            c.field(r, "p50_ms_at_len", f"sentence_rounds.rounds[{i}]",
+                                    lambda v: isinstance(v, dict) and set(v) == set(at_names) and all(_num(x) and x > 0 for x in v.values()),
+                                    "a positive p50 for every artifact of at_len")
     spf = result.get("sentence_profile")
     if spf is not None and c.obj(spf, "sentence_profile"):
         for k in ("seq_len", "threads"):

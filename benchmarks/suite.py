@@ -415,24 +415,31 @@ def run_suite(folder, settings: Settings, out_dir=None, model: str | None = None
 
 
 def _sentence_rounds(specs, artifacts, settings, sentences, cfg, notes, quiet) -> dict | None:
-    """The artifacts the sentence-speed goals compare (analysis.round_artifacts), timed again in
+    """The artifacts the sentence-speed goals compare (analysis.round_artifacts) and those of the efficiency
+    goals (analysis.efficiency_round_artifacts, also timed at GOAL_SEQ_LEN tokens), timed again in
     settings.sentence_rounds interleaved rounds at the largest thread count; those goals then read the
     median round (analysis.goals). None when off, without sentences, or when a round failed (noted)."""
     from . import analysis
 
     if not settings.sentence_rounds or not sentences[1]:
         return None
-    names = analysis.round_artifacts({"artifacts": artifacts, "settings": {"threads": settings.threads}})
+    res = {"artifacts": artifacts, "settings": {"threads": settings.threads}}
+    eff = analysis.efficiency_round_artifacts(res)
+    names = list(dict.fromkeys(analysis.round_artifacts(res) + eff))
     if len(names) < 2:
         return None
     by_spec = {s["name"]: s for s in specs}
     t = max(settings.threads)
-    what = f"timing {', '.join(names)} again on {len(sentences[1])} real sentences: {settings.sentence_rounds} rounds at {t} thread(s), a fresh process each, the order rotating"
+    # A few seconds per process at GOAL_SEQ_LEN: enough for min_runs of a 128-token fp32 ALBERT-base call.
+    at_len = {"seq_len": analysis.GOAL_SEQ_LEN, "artifacts": eff, "budget_s": 3.0} if eff else None
+    also = f" (and {', '.join(eff)} at {analysis.GOAL_SEQ_LEN} tokens)" if eff else ""
+    what = (f"timing {', '.join(names)} again on {len(sentences[1])} real sentences{also}: {settings.sentence_rounds} rounds at {t} thread(s), "
+            "a fresh process each, the order rotating")
     with step(what, quiet):
         try:
-            return ms.sentence_rounds([by_spec[n] for n in names], t, sentences, cfg, settings.sentence_rounds)
+            return ms.sentence_rounds([by_spec[n] for n in names], t, sentences, cfg, settings.sentence_rounds, at_len=at_len)
         except Exception as e:
-            notes.append(f"{what} failed: {_short_error(e)}; the sentence goals use the one-shot rows")
+            notes.append(f"{what} failed: {_short_error(e)}; the sentence and efficiency goals use the one-shot rows")
             return None
 
 

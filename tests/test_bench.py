@@ -358,12 +358,16 @@ def test_run_bench_api(tiny_folder, tmp_path, monkeypatch):
 def test_sentence_goals_are_decided_by_interleaved_rounds(tiny_folder, tmp_path, monkeypatch):
     """The artifacts a sentence-speed goal compares are timed again in rounds of fresh processes, the
     order rotating, and the goal reads the median round ratio (here: our int8 file vs a byte copy of it
-    given as a peer)."""
+    given as a peer). The efficiency goals' files are timed at the goal length in the same rounds (the
+    goal length set to the 8 tokens this run measures) and those goals read the median round."""
     import shutil
     import statistics
 
+    from albert_edge.benchmarks import analysis
     from albert_edge.benchmarks.bench_cli import run_bench
     from albert_edge.quantize.onnx_quant import quantize_onnx
+
+    monkeypatch.setattr(analysis, "GOAL_SEQ_LEN", 8)
 
     folder = tmp_path / "art"
     shutil.copytree(tiny_folder, folder)
@@ -374,11 +378,20 @@ def test_sentence_goals_are_decided_by_interleaved_rounds(tiny_folder, tmp_path,
     result, paths = run_bench(folder, out_dir=tmp_path / "out", sentence_rounds=3, **opts)
     schema.validate(result)
     sr = result["sentence_rounds"]
-    assert sr["artifacts"] == ["copy-int8", "onnx-int8"] and sr["threads"] == 1 and sr["count"] == 3
-    assert [r["order"] for r in sr["rounds"]] == [["copy-int8", "onnx-int8"], ["onnx-int8", "copy-int8"], ["copy-int8", "onnx-int8"]]
+    assert sr["artifacts"] == ["copy-int8", "onnx-int8", "onnx-fp32"] and sr["threads"] == 1 and sr["count"] == 3
+    assert [r["order"] for r in sr["rounds"]] == [["copy-int8", "onnx-int8", "onnx-fp32"], ["onnx-int8", "onnx-fp32", "copy-int8"],
+                                                  ["onnx-fp32", "copy-int8", "onnx-int8"]]
     ratios = [r["p50_ms"]["copy-int8"] / r["p50_ms"]["onnx-int8"] for r in sr["rounds"]]
-    g = {g["name"]: g for g in result["goals"]}["onnx-int8 vs fastest peer, real sentences"]
+    goals = {g["name"]: g for g in result["goals"]}
+    g = goals["onnx-int8 vs fastest peer, real sentences"]
     assert g["measured"] == pytest.approx(statistics.median(ratios)) and "median of 3 interleaved rounds" in g["note"]
+    # the efficiency goals' files at the goal length, in the same processes: the goals read the median round
+    assert sr["at_len"] == {"seq_len": 8, "batch": 1, "artifacts": ["onnx-fp32", "onnx-int8"]}
+    rows = {a["name"]: analysis.latency_at(a, 8, 1, 1) for a in result["artifacts"]}
+    for name, goal_name in (("onnx-fp32", "fp32 ORT efficiency"), ("onnx-int8", "int8 ONNX efficiency")):
+        med = statistics.median(r["p50_ms_at_len"][name] for r in sr["rounds"])
+        assert goals[goal_name]["measured"] == pytest.approx(rows[name]["peak_fraction"] * rows[name]["ms"]["p50"] / med)
+        assert "median of 3 interleaved rounds" in goals[goal_name]["note"]
     one = {a["name"]: a for a in result["artifacts"]}
     assert f"one-shot rows {one['copy-int8']['sentences'][0]['ms']['p50'] / one['onnx-int8']['sentences'][0]['ms']['p50']:.2f}×" in g["note"]
     assert "Sentence goals: interleaved rounds" in paths["report"].read_text()

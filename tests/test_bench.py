@@ -359,7 +359,7 @@ def test_sentence_goals_are_decided_by_interleaved_rounds(tiny_folder, tmp_path,
     """The artifacts a sentence-speed goal compares are timed again in rounds of fresh processes, the
     order rotating, and the goal reads the median round ratio (here: our int8 file vs a byte copy of it
     given as a peer). The efficiency goals' files are timed at the goal length in the same rounds (the
-    goal length set to the 8 tokens this run measures) and those goals read the median round."""
+    goal length set to the 8 tokens this run measures) and those goals read the best of row and rounds."""
     import shutil
     import statistics
 
@@ -389,9 +389,9 @@ def test_sentence_goals_are_decided_by_interleaved_rounds(tiny_folder, tmp_path,
     assert sr["at_len"] == {"seq_len": 8, "batch": 1, "artifacts": ["onnx-fp32", "onnx-int8"]}
     rows = {a["name"]: analysis.latency_at(a, 8, 1, 1) for a in result["artifacts"]}
     for name, goal_name in (("onnx-fp32", "fp32 ORT efficiency"), ("onnx-int8", "int8 ONNX efficiency")):
-        med = statistics.median(r["p50_ms_at_len"][name] for r in sr["rounds"])
-        assert goals[goal_name]["measured"] == pytest.approx(rows[name]["peak_fraction"] * rows[name]["ms"]["p50"] / med)
-        assert "median of 3 interleaved rounds" in goals[goal_name]["note"]
+        best = min([r["p50_ms_at_len"][name] for r in sr["rounds"]] + [rows[name]["ms"]["p50"]])
+        assert goals[goal_name]["measured"] == pytest.approx(rows[name]["peak_fraction"] * rows[name]["ms"]["p50"] / best)
+        assert "best of the row and 3 interleaved rounds" in goals[goal_name]["note"]
     one = {a["name"]: a for a in result["artifacts"]}
     assert f"one-shot rows {one['copy-int8']['sentences'][0]['ms']['p50'] / one['onnx-int8']['sentences'][0]['ms']['p50']:.2f}×" in g["note"]
     assert "Sentence goals: interleaved rounds" in paths["report"].read_text()

@@ -500,9 +500,10 @@ def test_sentence_goals_read_the_median_round_not_the_one_shot_rows():
     schema.validate({**rr, "goals": analysis.goals(rr)})
 
 
-def test_efficiency_goals_read_the_median_round_at_128_tokens():
+def test_efficiency_goals_read_the_best_round_at_128_tokens():
     """The efficiency goals' 128-token rows flip between the VM's fast and slow modes (one process's row
-    read 47-52 % or 65-75 % of the int8 peak); the rounds time them again and the goals read the median."""
+    read 47-52 % or 65-75 % of the int8 peak); the rounds time them again and the goals read the best
+    of the row and the rounds, as the peak they are divided by is the best of its measurements."""
     from albert_edge.benchmarks import report
 
     fp32 = _art("onnx-fp32", "ours", "fp32", sent=30.0, lat=140.0, size=47_000_000, rss=60)
@@ -522,10 +523,16 @@ def test_efficiency_goals_read_the_median_round_at_128_tokens():
           "at_len": {"seq_len": 128, "batch": 1, "artifacts": ["onnx-fp32", "onnx-int8"]}}
     rr = {**r, "sentence_rounds": sr}
     g8, g32 = goal(rr, "int8 ONNX efficiency"), goal(rr, "fp32 ORT efficiency")
-    assert g8["measured"] == pytest.approx(one8 * 60.0 / 44.0) and g32["measured"] == pytest.approx(one32 * 140.0 / 141.0)
+    assert g8["measured"] == pytest.approx(one8 * 60.0 / 42.0)  # the best round
+    assert g32["measured"] == pytest.approx(one32 * 140.0 / 139.0)  # round 3 (139 ms) beats the row (140 ms)
     assert g8["met"] is (g8["measured"] >= analysis.GOALS["int8_peak_fraction"])
-    assert "median of 5 interleaved rounds" in g8["note"] and f"one-shot row {one8 * 100:.1f}%" in g8["note"]
-    assert f"rounds {one8 * 60 / 62 * 100:.0f}–{one8 * 60 / 42 * 100:.0f}%" in g8["note"]
+    assert "best of the row and 5 interleaved rounds" in g8["note"] and f"one-shot row {one8 * 100:.1f}%" in g8["note"]
+    assert f"rounds {one8 * 60 / 62 * 100:.0f}–{one8 * 60 / 42 * 100:.0f}%, median {one8 * 60 / 44 * 100:.1f}%" in g8["note"]
+    # rounds all slower than the row: the row stands
+    slower = copy.deepcopy(rr)
+    for r_ in slower["sentence_rounds"]["rounds"]:
+        r_["p50_ms_at_len"]["onnx-fp32"] += 20.0
+    assert goal(slower, "fp32 ORT efficiency")["measured"] == pytest.approx(one32)
     # rounds at another thread count or length are not these goals'
     assert goal({**r, "sentence_rounds": {**sr, "threads": 1}}, "int8 ONNX efficiency")["measured"] == pytest.approx(one8)
     assert goal({**r, "sentence_rounds": {**sr, "at_len": {**sr["at_len"], "seq_len": 64}}}, "int8 ONNX efficiency")["measured"] == pytest.approx(one8)

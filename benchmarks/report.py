@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-
 from pathlib import PurePath
 
 from . import analysis
@@ -224,7 +223,7 @@ def sentence_rounds_md(result: dict) -> list[str]:
     rows.append(["median", ""] + [_ms(analysis.round_median_ms(sr, n)) for n in names]
                 + [_ms(statistics.median(r["p50_ms_at_len"][n] for r in sr["rounds"])) for n in at_names])
     also = (f" The efficiency goals' artifacts ({', '.join(at_names)}) were also timed at {at['seq_len']} tokens, batch 1, in the same "
-            "processes (the last columns), and those goals read the median round too.") if at_names else ""
+            "processes (the last columns); those goals read the best of their one-shot row and these rounds, as their GEMM peak is a best-of too.") if at_names else ""
     return ["### Sentence goals: interleaved rounds", "",
             f"The artifacts the sentence-speed goals compare, timed again on the same {sr['count']} sentences at {sr['threads']} thread(s): "
             f"{len(sr['rounds'])} rounds, each artifact in its own fresh process, the order rotating. Those goals read the median over rounds "

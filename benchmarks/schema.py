@@ -99,7 +99,7 @@ rename: bump SCHEMA_VERSION only for incompatible changes).
                 "p50_ms": {artifact: float},         # the goals read the median over rounds of the per-round ratio
                 "p50_ms_at_len": {artifact: float}}], # (with at_len) p50 at at_len.seq_len tokens, same process
     "at_len": {"seq_len": int, "batch": 1,           # (opt) the efficiency goals' artifacts, also timed at seq_len
-               "artifacts": [str]}                   #   tokens each round; those goals read the median round
+               "artifacts": [str]}                   #   tokens each round; those goals read the best of row and rounds
   },
   "sentence_profile": {                              # (opt) the ExecuTorch-vs-ONNX sentence goal's why: per-op profiles
     "seq_len": int, "threads": int, "basis": str,    #   at the median sentence length (profile_onnx.py, profile_executorch.py)

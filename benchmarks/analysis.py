@@ -309,7 +309,7 @@ def _efficiency_rounds(result: dict, name: str, rec: dict, threads: int) -> tupl
     scale = row / min(ms + [row])
     return (frac * scale, rate * scale,
             f"best of the row and {len(ms)} interleaved rounds: {frac * scale * 100:.1f}% (rounds {min(fracs) * 100:.0f}–{max(fracs) * 100:.0f}%, "
-            f"median {frac * row / float(statistics.median(ms)) * 100:.1f}%; one-shot row {frac * 100:.1f}%); ")
+            f"median {frac * row / round_median_ms(result['sentence_rounds'], name, 'p50_ms_at_len') * 100:.1f}%; one-shot row {frac * 100:.1f}%); ")
 
 
 def round_ratios(result: dict, numerator: str, denominator: str, threads: int) -> list[float] | None:
@@ -320,9 +320,9 @@ def round_ratios(result: dict, numerator: str, denominator: str, threads: int) -
     return [r["p50_ms"][numerator] / r["p50_ms"][denominator] for r in sr["rounds"]]
 
 
-def round_median_ms(sentence_rounds: dict, name: str) -> float:
-    """One artifact's median p50 over the interleaved rounds."""
-    return float(statistics.median(r["p50_ms"][name] for r in sentence_rounds["rounds"]))
+def round_median_ms(sentence_rounds: dict, name: str, key: str = "p50_ms") -> float:
+    """One artifact's median p50 over the interleaved rounds (key "p50_ms_at_len": at at_len's length)."""
+    return float(statistics.median(r[key][name] for r in sentence_rounds["rounds"]))
 
 
 def _sentence_ratio(result: dict, g: dict) -> tuple[float | None, float, str]:

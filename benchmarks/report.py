@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from pathlib import PurePath
 
 from . import analysis
@@ -221,7 +220,7 @@ def sentence_rounds_md(result: dict) -> list[str]:
     rows = [[str(r["round"]), " → ".join(r["order"])] + [_ms(r["p50_ms"][n]) for n in names] + [_ms(r["p50_ms_at_len"][n]) for n in at_names]
             for r in sr["rounds"]]
     rows.append(["median", ""] + [_ms(analysis.round_median_ms(sr, n)) for n in names]
-                + [_ms(statistics.median(r["p50_ms_at_len"][n] for r in sr["rounds"])) for n in at_names])
+                + [_ms(analysis.round_median_ms(sr, n, "p50_ms_at_len")) for n in at_names])
     also = (f" The efficiency goals' artifacts ({', '.join(at_names)}) were also timed at {at['seq_len']} tokens, batch 1, in the same "
             "processes (the last columns); those goals read the best of their one-shot row and these rounds, as their GEMM peak is a best-of too.") if at_names else ""
     return ["### Sentence goals: interleaved rounds", "",

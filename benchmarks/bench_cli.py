@@ -24,6 +24,8 @@ def parse_int_list(text: str, flag: str) -> list[int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .analysis import GOAL_SEQ_LEN
+
     p.add_argument("folder", metavar="OUTPUT_DIR", help="artifacts folder (with manifest.json) to benchmark")
     p.add_argument("--seq-lens", help="synthetic sequence lengths (default 8,16,32,64,128,256; --quick 32,128)")
     p.add_argument("--threads", help="thread counts (default 1,2; --quick 1)")
@@ -34,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sentences", type=options.non_negative_int, help="real sentences timed one by one per artifact (default 200; --quick 40; 0 = skip)")
     p.add_argument("--sentence-rounds", type=options.non_negative_int, metavar="N",
                    help="rounds in which the artifacts the sentence-speed goals compare are timed again, each in a fresh process, "
-                        "the order rotating; those goals read the median round (default 5; --quick 0; 0 = off)")
+                        "the order rotating; those goals read the median round. The efficiency goals' ONNX files are also timed at "
+                        f"{GOAL_SEQ_LEN} tokens in each round and those goals read the best of row and rounds (default 5; --quick 0; 0 = off)")
     p.add_argument("--quick", action="store_true", help="fewer lengths, 1 thread, batch 1, fewer runs (a few seconds per artifact, each in its own processes; make demo runs it)")
     p.add_argument("--extra", action="append", metavar="NAME=PATH.onnx", help="also benchmark this ONNX file (repeatable), e.g. optimum-int8=peer/model_quantized.onnx")
     p.add_argument("--optimum", default=None, metavar="auto|cached|off|DIR",
